@@ -1,0 +1,47 @@
+/*
+ * platform_int.h — the only place errand talks to the operating system.
+ *
+ * Everything above this layer reads as portable C11: threads, a futex-style
+ * wait/wake on a 32-bit word, a monotonic clock and the CPU count.  Linux
+ * gets the real futex; other POSIX systems would get a condvar-backed
+ * emulation here without anything above changing.
+ */
+#ifndef ERRAND_PLATFORM_INT_H
+#define ERRAND_PLATFORM_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Blocks while *addr == expected, up to timeout_ns (negative = forever).
+ * Returns 0 when woken (or *addr differed), or -1 on timeout.  Spurious
+ * returns are allowed: callers always re-check their condition. */
+int errand__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
+                       int64_t timeout_ns);
+
+/* Wakes up to n threads blocked on addr (n < 0: all). */
+void errand__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t errand__now_ns(void);
+
+/* Online CPUs, at least 1. */
+int errand__cpu_count(void);
+
+/* Starts a joinable thread with the given name (shown by ps/top/gdb).
+ * Blocks every signal in the new thread so the host's handlers run on the
+ * host's threads.  Returns 0 or an errno value. */
+int errand__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                         const char *name);
+void errand__thread_join(pthread_t t);
+
+/* One pause instruction: spinning politely. */
+static inline void errand__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+#endif

@@ -1,0 +1,640 @@
+/*
+ * sched.c — workers, run queues, parking and waking.
+ *
+ * Each worker owns one work-stealing deque per level; posts from outside go
+ * to a per-level injection FIFO.  A worker looks for work level by level
+ * (its own deque, then the injection queue, then the other workers' deques)
+ * so the order between levels is strict, and the aging rule in find_work
+ * bounds how long a lower level can be passed over.
+ *
+ * Waking: a worker with nothing to do spins briefly, then registers in the
+ * idle list, re-checks the queues and parks.  A poster publishes its node,
+ * then (after a full fence) looks at the idle count: the fence on each side
+ * means at least one of them sees the other, so no node is left behind a
+ * sleeping pool, and a busy pool costs a poster one load.
+ */
+#include "sched/sched_priv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Spin iterations before a worker parks: about 20-50 us on current CPUs,
+ * enough to catch back-to-back posts without burning an idle core. */
+#define SPIN_ROUNDS 2048
+
+static _Thread_local errand__worker *tl_worker;
+static _Thread_local errand__sched *tl_sched;
+
+static errand__worker *slot(errand__sched *s, int i) {
+  return ld_acq(&s->slots[i]);
+}
+
+errand__stats_block *errand__stats_self(errand__sched *s, bool *owned) {
+  errand__worker *w = tl_worker;
+  if (w && w->s == s) {
+    *owned = true;
+    return &w->stats;
+  }
+  *owned = false;
+  return &s->shared_stats;
+}
+
+unsigned errand__hist_bucket(uint64_t ns) {
+  if (ns < 2)
+    return 0;
+  unsigned b = 63u - (unsigned)__builtin_clzll(ns);
+  return b >= ERRAND_HIST_BUCKETS ? ERRAND_HIST_BUCKETS - 1 : b;
+}
+
+errand__worker *errand__sched_worker_self(errand__sched *s) {
+  errand__worker *w = tl_worker;
+  return (w && w->s == s) ? w : NULL;
+}
+
+bool errand__sched_is_own_thread(errand__sched *s) { return tl_sched == s; }
+
+errand__worker *errand__sched_worker_current(void) { return tl_worker; }
+
+void errand__sched_wake_all(errand__sched *s) {
+  int na = ld_acq(&s->nactive);
+  for (int i = 0; i < na; i++) {
+    errand__worker *w = slot(s, i);
+    if (w)
+      errand__unpark(&w->parker);
+  }
+  pthread_mutex_lock(&s->ded_mu);
+  for (errand__dedicated *d = s->ded_list; d; d = d->next) {
+    errand__parker *p = ld_acq(&d->parker);
+    if (p && !ld_acq(&d->done))
+      errand__unpark(p);
+  }
+  pthread_mutex_unlock(&s->ded_mu);
+}
+
+errand__parker *errand__sched_worker_parker(errand__worker *w) {
+  return &w->parker;
+}
+
+int errand__sched_workers(errand__sched *s) { return s->nworkers; }
+
+errand__sched *errand__sched_of(errand__worker *w) { return w->s; }
+
+/* ---- waking ---- */
+
+void errand__sched_notify(errand__sched *s, int n) {
+  /* seq_cst fence: our node is published before we read nidle; pairs with
+   * the fence in idle_enter (see the file comment). */
+  atomic_thread_fence(memory_order_seq_cst);
+  while (n-- > 0 && ld_rlx(&s->nidle) > 0) {
+    errand__worker *w = NULL;
+    pthread_mutex_lock(&s->idle_mu);
+    w = s->idle_head;
+    if (w) {
+      s->idle_head = w->idle_next;
+      if (w->idle_next)
+        w->idle_next->idle_prev = NULL;
+      w->in_idle = false;
+      fas_rlx(&s->nidle, 1);
+      /* Unpark under the lock: w cannot leave the idle path (and so cannot
+       * be stopped and freed) before we are done with it. */
+      errand__unpark(&w->parker);
+    }
+    pthread_mutex_unlock(&s->idle_mu);
+    if (!w)
+      break;
+  }
+}
+
+void errand__sched_idle_enter(errand__worker *w) {
+  errand__sched *s = w->s;
+  pthread_mutex_lock(&s->idle_mu);
+  w->in_idle = true;
+  w->idle_prev = NULL;
+  w->idle_next = s->idle_head;
+  if (s->idle_head)
+    s->idle_head->idle_prev = w;
+  s->idle_head = w;
+  faa_rlx(&s->nidle, 1);
+  pthread_mutex_unlock(&s->idle_mu);
+  /* seq_cst fence: pairs with the one in notify before we re-check. */
+  atomic_thread_fence(memory_order_seq_cst);
+}
+
+void errand__sched_idle_leave(errand__worker *w) {
+  errand__sched *s = w->s;
+  pthread_mutex_lock(&s->idle_mu);
+  if (w->in_idle) {
+    if (w->idle_prev)
+      w->idle_prev->idle_next = w->idle_next;
+    else
+      s->idle_head = w->idle_next;
+    if (w->idle_next)
+      w->idle_next->idle_prev = w->idle_prev;
+    w->in_idle = false;
+    fas_rlx(&s->nidle, 1);
+  }
+  pthread_mutex_unlock(&s->idle_mu);
+}
+
+bool errand__sched_has_work(errand__sched *s) {
+  if (ld_acq(&s->inj_mask))
+    return true;
+  int na = ld_acq(&s->nactive);
+  for (int i = 0; i < na; i++) {
+    errand__worker *v = slot(s, i);
+    if (!v)
+      continue;
+    for (unsigned l = 0; l < ERRAND__LEVELS; l++)
+      if (!errand__deque_empty(&v->dq[l]))
+        return true;
+  }
+  return false;
+}
+
+/* ---- queues ---- */
+
+static void inj_append_locked(errand__sched *s, errand__node *head,
+                              errand__node *tail, unsigned level) {
+  tail->next = NULL;
+  if (s->inj_tail[level])
+    s->inj_tail[level]->next = head;
+  else
+    s->inj_head[level] = head;
+  s->inj_tail[level] = tail;
+  atomic_fetch_or_explicit(&s->inj_mask, 1u << level, memory_order_release);
+}
+
+void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
+                          bool movable) {
+  bool owned;
+  errand__stats_block *b = errand__stats_self(s, &owned);
+  errand__stat_add(b, owned, &b->enqueued[level], 1);
+  errand__worker *w = tl_worker;
+  if (!movable && w && w->s == s && errand__deque_push(&w->dq[level], n)) {
+    errand__sched_notify(s, 1);
+    return;
+  }
+  pthread_mutex_lock(&s->inj_mu);
+  inj_append_locked(s, n, n, level);
+  pthread_mutex_unlock(&s->inj_mu);
+  errand__sched_notify(s, 1);
+}
+
+void errand__sched_submit_chain(errand__sched *s, errand__node *head,
+                                errand__node *tail, size_t count,
+                                unsigned level) {
+  if (!count)
+    return;
+  bool owned;
+  errand__stats_block *b = errand__stats_self(s, &owned);
+  errand__stat_add(b, owned, &b->enqueued[level], count);
+  pthread_mutex_lock(&s->inj_mu);
+  inj_append_locked(s, head, tail, level);
+  pthread_mutex_unlock(&s->inj_mu);
+  errand__sched_notify(s, count > (size_t)s->nslots ? s->nslots : (int)count);
+}
+
+static errand__node *inj_pop(errand__sched *s, unsigned level) {
+  pthread_mutex_lock(&s->inj_mu);
+  errand__node *n = s->inj_head[level];
+  if (n) {
+    s->inj_head[level] = n->next;
+    if (!n->next) {
+      s->inj_tail[level] = NULL;
+      atomic_fetch_and_explicit(&s->inj_mask, ~(1u << level),
+                                memory_order_relaxed);
+    }
+    n->next = NULL;
+  }
+  pthread_mutex_unlock(&s->inj_mu);
+  return n;
+}
+
+size_t errand__sched_requeue(errand__sched *s,
+                             bool (*pick)(void *, errand__node *), void *arg,
+                             unsigned new_level) {
+  size_t moved = 0;
+  pthread_mutex_lock(&s->inj_mu);
+  errand__node *mhead = NULL;
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    if (l == new_level)
+      continue;
+    errand__node **pp = &s->inj_head[l], *prev = NULL;
+    while (*pp) {
+      errand__node *n = *pp;
+      if (pick(arg, n)) {
+        *pp = n->next;
+        if (s->inj_tail[l] == n)
+          s->inj_tail[l] = prev;
+        n->next = NULL;
+        /* keep the moved ones sorted by post order */
+        uint64_t k = s->cfg.seq(n);
+        errand__node **ip = &mhead;
+        while (*ip && s->cfg.seq(*ip) < k)
+          ip = &(*ip)->next;
+        n->next = *ip;
+        *ip = n;
+        moved++;
+        faa_rlx(&s->shared_stats.dequeued[l], 1);
+      } else {
+        prev = n;
+        pp = &n->next;
+      }
+    }
+    if (!s->inj_head[l])
+      atomic_fetch_and_explicit(&s->inj_mask, ~(1u << l), memory_order_relaxed);
+  }
+  if (mhead) {
+    /* merge the moved nodes into the target level by post order */
+    errand__node *a = s->inj_head[new_level], *res = NULL, **rp = &res,
+                 *last = NULL;
+    errand__node *b = mhead;
+    while (a || b) {
+      errand__node **src = (!b || (a && s->cfg.seq(a) <= s->cfg.seq(b))) ? &a : &b;
+      errand__node *n = *src;
+      *src = n->next;
+      *rp = n;
+      rp = &n->next;
+      last = n;
+    }
+    *rp = NULL;
+    s->inj_head[new_level] = res;
+    s->inj_tail[new_level] = last;
+    atomic_fetch_or_explicit(&s->inj_mask, 1u << new_level,
+                             memory_order_release);
+    faa_rlx(&s->shared_stats.enqueued[new_level], moved);
+  }
+  pthread_mutex_unlock(&s->inj_mu);
+  if (moved)
+    errand__sched_notify(s, 1);
+  return moved;
+}
+
+static errand__node *take_level(errand__worker *w, unsigned l, bool lifo) {
+  errand__sched *s = w->s;
+  errand__node *n = NULL;
+  bool lost;
+  if (lifo) {
+    n = errand__deque_pop(&w->dq[l]);
+  } else {
+    do {
+      lost = false;
+      n = errand__deque_steal(&w->dq[l], &lost);
+    } while (!n && lost);
+  }
+  if (n)
+    return n;
+  if (ld_acq(&s->inj_mask) & (1u << l)) {
+    n = inj_pop(s, l);
+    if (n)
+      return n;
+  }
+  int na = ld_acq(&s->nactive);
+  if (na <= 1)
+    return NULL;
+  /* xorshift: a cheap per-worker random start so thieves spread out */
+  w->rng ^= w->rng << 13;
+  w->rng ^= w->rng >> 7;
+  w->rng ^= w->rng << 17;
+  int start = (int)(w->rng % (uint64_t)na);
+  for (int i = 0; i < na; i++) {
+    errand__worker *v = slot(s, (start + i) % na);
+    if (!v || v == w)
+      continue;
+    int tries = 4;
+    do {
+      lost = false;
+      n = errand__deque_steal(&v->dq[l], &lost);
+    } while (!n && lost && --tries);
+    if (n)
+      return n;
+  }
+  return NULL;
+}
+
+static bool level_has_work(errand__worker *w, unsigned l) {
+  return !errand__deque_empty(&w->dq[l]) ||
+         (ld_rlx(&w->s->inj_mask) & (1u << l));
+}
+
+errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
+  errand__sched *s = w->s;
+  uint32_t burst = (uint32_t)s->cfg.aging_burst;
+  /* Aging: a level passed over `burst` times gets the next pick. */
+  for (unsigned l = ERRAND__LEVELS - 1; l >= 1; l--) {
+    if (w->skipped[l] >= burst) {
+      w->skipped[l] = 0;
+      errand__node *n = take_level(w, l, lifo);
+      if (n) {
+        bool owned;
+        errand__stats_block *b = errand__stats_self(s, &owned);
+        errand__stat_add(b, owned, &b->dequeued[l], 1);
+        return n;
+      }
+    }
+  }
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    errand__node *n = take_level(w, l, lifo);
+    if (n) {
+      for (unsigned k = l + 1; k < ERRAND__LEVELS; k++)
+        if (level_has_work(w, k))
+          w->skipped[k]++;
+      bool owned;
+      errand__stats_block *b = errand__stats_self(s, &owned);
+      errand__stat_add(b, owned, &b->dequeued[l], 1);
+      return n;
+    }
+  }
+  return NULL;
+}
+
+void errand__sched_run_node(errand__worker *w, errand__node *n) {
+  w->s->cfg.run(w->s->cfg.ctx, n);
+}
+
+/* ---- workers ---- */
+
+static bool comp_allowed(errand__worker *w) {
+  return w->comp_index < 0 || w->comp_index < ld_acq(&w->s->nblocked);
+}
+
+static void *worker_main(void *arg) {
+  errand__worker *w = arg;
+  errand__sched *s = w->s;
+  tl_worker = w;
+  tl_sched = s;
+  while (!ld_acq(&s->stop)) {
+    if (!comp_allowed(w)) {
+      /* A compensating worker not needed now sleeps outside the idle list
+       * so posts wake workers that can take them. */
+      errand__park(&w->parker, 0);
+      continue;
+    }
+    errand__node *n = errand__sched_find_work(w, false);
+    for (int i = 0; !n && i < SPIN_ROUNDS && !ld_rlx(&s->stop); i++) {
+      errand__cpu_relax();
+      if ((i & 31) == 31)
+        n = errand__sched_find_work(w, false);
+    }
+    if (n) {
+      errand__sched_run_node(w, n);
+      continue;
+    }
+    errand__sched_idle_enter(w);
+    if (errand__sched_has_work(s) || ld_acq(&s->stop)) {
+      errand__sched_idle_leave(w);
+      continue;
+    }
+    errand__park(&w->parker, 0);
+    errand__sched_idle_leave(w);
+    if (!comp_allowed(w) && errand__sched_has_work(s))
+      errand__sched_notify(s, 1); /* pass on a wake-up we cannot use */
+  }
+  return NULL;
+}
+
+static int start_worker(errand__sched *s, int slot_index, int comp_index) {
+  errand__worker *w = aligned_alloc(64, (sizeof *w + 63) & ~(size_t)63);
+  if (!w)
+    return ERRAND_E_NOMEM;
+  memset(w, 0, sizeof *w);
+  w->s = s;
+  w->index = slot_index;
+  w->comp_index = comp_index;
+  w->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(slot_index + 1);
+  char name[24];
+  if (comp_index < 0)
+    snprintf(name, sizeof name, "errand-w%d", slot_index);
+  else
+    snprintf(name, sizeof name, "errand-c%d", comp_index);
+  /* Publish the slot before the thread runs so thieves may see it. */
+  st_rel(&s->slots[slot_index], w);
+  int rc = errand__thread_start(&w->thread, worker_main, w, name);
+  if (rc != 0) {
+    st_rel(&s->slots[slot_index], NULL);
+    free(w);
+    return ERRAND_E_SYSTEM;
+  }
+  /* Slots are started in index order (compensating ones under comp_mu). */
+  st_rel(&s->nactive, slot_index + 1);
+  return 0;
+}
+
+int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
+  errand__sched *s = calloc(1, sizeof *s);
+  if (!s)
+    return ERRAND_E_NOMEM;
+  s->cfg = *cfg;
+  s->nworkers = cfg->workers;
+  s->nslots = cfg->workers + cfg->max_compensating;
+  s->slots = calloc((size_t)s->nslots, sizeof *s->slots);
+  if (!s->slots) {
+    free(s);
+    return ERRAND_E_NOMEM;
+  }
+  pthread_mutex_init(&s->inj_mu, NULL);
+  pthread_mutex_init(&s->idle_mu, NULL);
+  pthread_mutex_init(&s->comp_mu, NULL);
+  pthread_mutex_init(&s->timer_mu, NULL);
+  pthread_mutex_init(&s->ded_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->timer_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  for (int i = 0; i < cfg->workers; i++) {
+    int rc = start_worker(s, i, -1);
+    if (rc != 0) {
+      errand__sched_stop(s);
+      errand__sched_destroy(s);
+      return rc;
+    }
+  }
+  *out = s;
+  return 0;
+}
+
+void errand__sched_blocking_begin(errand__worker *w) {
+  if (w->blocking_depth++ > 0)
+    return;
+  errand__sched *s = w->s;
+  int nb = atomic_fetch_add(&s->nblocked, 1) + 1;
+  pthread_mutex_lock(&s->comp_mu);
+  if (s->ncomp < nb && s->ncomp < s->cfg.max_compensating) {
+    if (start_worker(s, s->nworkers + s->ncomp, s->ncomp) == 0)
+      s->ncomp++;
+  } else if (nb - 1 < s->ncomp) {
+    errand__worker *c = slot(s, s->nworkers + nb - 1);
+    if (c)
+      errand__unpark(&c->parker);
+  }
+  pthread_mutex_unlock(&s->comp_mu);
+}
+
+void errand__sched_blocking_end(errand__worker *w) {
+  if (w->blocking_depth == 0 || --w->blocking_depth > 0)
+    return;
+  atomic_fetch_sub(&w->s->nblocked, 1);
+}
+
+/* ---- dedicated threads ---- */
+
+static void *dedicated_main(void *arg) {
+  errand__dedicated *d = arg;
+  tl_sched = d->s;
+  tl_worker = NULL;
+  st_rel(&d->parker, errand__parker_self());
+  d->s->cfg.run(d->s->cfg.ctx, d->node);
+  /* Under ded_mu: wake_all must not unpark this thread's parker once the
+   * thread may be gone.  release: the joiner sees everything it did. */
+  errand__sched *s = d->s;
+  pthread_mutex_lock(&s->ded_mu);
+  st_rel(&d->done, 1);
+  pthread_mutex_unlock(&s->ded_mu);
+  return NULL;
+}
+
+void errand__dedicated_join_all(errand__sched *s, bool only_done) {
+  errand__dedicated *take = NULL;
+  pthread_mutex_lock(&s->ded_mu);
+  errand__dedicated **pp = &s->ded_list;
+  while (*pp) {
+    errand__dedicated *d = *pp;
+    if (!only_done || ld_acq(&d->done)) {
+      *pp = d->next;
+      d->next = take;
+      take = d;
+    } else {
+      pp = &d->next;
+    }
+  }
+  pthread_mutex_unlock(&s->ded_mu);
+  while (take) {
+    errand__dedicated *d = take;
+    take = d->next;
+    errand__thread_join(d->thread);
+    free(d);
+  }
+}
+
+int errand__sched_start_dedicated(errand__sched *s, errand__node *n) {
+  errand__dedicated_join_all(s, true); /* reap the finished ones */
+  errand__dedicated *d = calloc(1, sizeof *d);
+  if (!d)
+    return ERRAND_E_NOMEM;
+  d->s = s;
+  d->node = n;
+  if (errand__thread_start(&d->thread, dedicated_main, d, "errand-work") != 0) {
+    free(d);
+    return ERRAND_E_SYSTEM;
+  }
+  /* Linked after pthread_create returned, so d->thread is set for joiners. */
+  pthread_mutex_lock(&s->ded_mu);
+  d->next = s->ded_list;
+  s->ded_list = d;
+  pthread_mutex_unlock(&s->ded_mu);
+  return 0;
+}
+
+/* ---- stop ---- */
+
+void errand__sched_stop(errand__sched *s) {
+  errand__timers_stop(s);
+  st_rel(&s->stop, 1);
+  for (int i = 0; i < s->nslots; i++) {
+    errand__worker *w = slot(s, i);
+    if (w)
+      errand__unpark(&w->parker);
+  }
+  for (int i = 0; i < s->nslots; i++) {
+    errand__worker *w = slot(s, i);
+    if (w)
+      errand__thread_join(w->thread);
+  }
+  errand__dedicated_join_all(s, false);
+  /* Hand what is still queued back to its owner to discard. */
+  for (int i = 0; i < s->nslots; i++) {
+    errand__worker *w = slot(s, i);
+    if (!w)
+      continue;
+    for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+      errand__node *n;
+      bool lost = false;
+      while ((n = errand__deque_steal(&w->dq[l], &lost)) || lost) {
+        lost = false;
+        if (n)
+          s->cfg.run(s->cfg.ctx, n);
+      }
+    }
+  }
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    errand__node *n;
+    while ((n = inj_pop(s, l)))
+      s->cfg.run(s->cfg.ctx, n);
+  }
+}
+
+void errand__sched_destroy(errand__sched *s) {
+  for (int i = 0; i < s->nslots; i++)
+    free(slot(s, i));
+  free(s->slots);
+  free(s->heap);
+  pthread_mutex_destroy(&s->inj_mu);
+  pthread_mutex_destroy(&s->idle_mu);
+  pthread_mutex_destroy(&s->comp_mu);
+  pthread_mutex_destroy(&s->timer_mu);
+  pthread_mutex_destroy(&s->ded_mu);
+  pthread_cond_destroy(&s->timer_cv);
+  free(s);
+}
+
+/* ---- numbers ---- */
+
+static void add_block(errand_stats *o, errand__stats_block *b, uint64_t *enq,
+                      uint64_t *deq, uint64_t *din, uint64_t *dout,
+                      uint64_t *st, uint64_t *en, uint64_t *dst, uint64_t *den) {
+  o->posted += ld_rlx(&b->posted);
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    enq[l] += ld_rlx(&b->enqueued[l]);
+    deq[l] += ld_rlx(&b->dequeued[l]);
+  }
+  *din += ld_rlx(&b->delayed_in);
+  *dout += ld_rlx(&b->delayed_out);
+  *st += ld_rlx(&b->started);
+  *en += ld_rlx(&b->ended);
+  *dst += ld_rlx(&b->ded_started);
+  *den += ld_rlx(&b->ded_ended);
+  o->succeeded += ld_rlx(&b->succeeded);
+  o->faulted += ld_rlx(&b->faulted);
+  o->canceled += ld_rlx(&b->canceled);
+  for (unsigned i = 0; i < ERRAND_HIST_BUCKETS; i++) {
+    o->queue_wait_ns[i] += ld_rlx(&b->wait_hist[i]);
+    o->run_time_ns[i] += ld_rlx(&b->run_hist[i]);
+  }
+}
+
+static uint64_t sub0(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+void errand__sched_stats(errand__sched *s, errand_stats *out) {
+  memset(out, 0, sizeof *out);
+  uint64_t enq[ERRAND__LEVELS] = {0}, deq[ERRAND__LEVELS] = {0};
+  uint64_t din = 0, dout = 0, st = 0, en = 0, dst = 0, den = 0;
+  int na = ld_acq(&s->nactive);
+  for (int i = 0; i < na; i++) {
+    errand__worker *w = slot(s, i);
+    if (w)
+      add_block(out, &w->stats, enq, deq, &din, &dout, &st, &en, &dst, &den);
+  }
+  add_block(out, &s->shared_stats, enq, deq, &din, &dout, &st, &en, &dst,
+            &den);
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++)
+    out->queued[l] = sub0(enq[l], deq[l]);
+  out->delayed = sub0(din, dout);
+  out->running = sub0(st, en);
+  out->dedicated_running = sub0(dst, den);
+  out->workers = s->nworkers;
+  pthread_mutex_lock(&s->comp_mu);
+  out->compensating_workers = s->ncomp;
+  pthread_mutex_unlock(&s->comp_mu);
+}

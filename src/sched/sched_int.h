@@ -1,0 +1,141 @@
+/*
+ * sched_int.h — layer 1: worker threads, run queues, parking, timers and
+ * dedicated threads.
+ *
+ * The scheduler moves opaque nodes: it knows a node's level only when it is
+ * handed one, and it gives every node back through the run callback of its
+ * owner (the task layer).  It knows nothing of statuses, results or names.
+ *
+ * Lock order inside this layer: injection lock, then idle lock; timer lock
+ * and dedicated lock are leaves.  No lock here is held while a node runs.
+ */
+#ifndef ERRAND_SCHED_INT_H
+#define ERRAND_SCHED_INT_H
+
+#include "core/core_int.h"
+
+enum { ERRAND__LEVELS = 3 };
+
+typedef struct errand__node {
+  struct errand__node *next;
+} errand__node;
+
+typedef struct errand__sched errand__sched;
+typedef struct errand__worker errand__worker;
+
+/* Runs (or discards) a node; called on a worker, a dedicated thread, or the
+ * thread that stops the scheduler. */
+typedef void (*errand__run_fn)(void *ctx, errand__node *n);
+/* Post-order key of a node, to keep FIFO order when nodes move levels. */
+typedef uint64_t (*errand__seq_fn)(errand__node *n);
+
+typedef struct errand__sched_config {
+  int workers;          /* >= 1 */
+  int aging_burst;      /* >= 1 */
+  int max_compensating; /* >= 0 */
+  errand__run_fn run;
+  errand__seq_fn seq;
+  void *ctx;
+} errand__sched_config;
+
+/* ---- per-thread counters, summed on read ---- */
+typedef struct errand__stats_block {
+  _Atomic uint64_t posted;
+  _Atomic uint64_t enqueued[ERRAND__LEVELS];
+  _Atomic uint64_t dequeued[ERRAND__LEVELS];
+  _Atomic uint64_t delayed_in, delayed_out;
+  _Atomic uint64_t started, ended; /* pool + dedicated runs */
+  _Atomic uint64_t ded_started, ded_ended;
+  _Atomic uint64_t succeeded, faulted, canceled;
+  _Atomic uint64_t wait_hist[ERRAND_HIST_BUCKETS];
+  _Atomic uint64_t run_hist[ERRAND_HIST_BUCKETS];
+} errand__stats_block;
+
+/* The block the calling thread writes to: its worker's own (owned = true,
+ * single writer) or the shared one for every other thread. */
+errand__stats_block *errand__stats_self(errand__sched *s, bool *owned);
+
+static inline void errand__stat_add(errand__stats_block *b, bool owned,
+                                    _Atomic uint64_t *field, uint64_t v) {
+  (void)b;
+  if (owned)
+    inc_owned(field, v);
+  else
+    faa_rlx(field, v);
+}
+
+unsigned errand__hist_bucket(uint64_t ns);
+
+/* ---- lifecycle ---- */
+int errand__sched_create(const errand__sched_config *cfg, errand__sched **out);
+/* Stops the workers, the timer thread and joins every thread; nodes still
+ * queued (or in timers) are handed to run one last time so their owner can
+ * discard them. */
+void errand__sched_stop(errand__sched *s);
+void errand__sched_destroy(errand__sched *s);
+int errand__sched_workers(errand__sched *s);
+
+/* ---- queues ---- */
+/* Queues n at level (0 = highest).  From a worker of s it goes to that
+ * worker's own deque, from anywhere else (or when movable: a node whose
+ * level may change later) to the injection queue. */
+void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
+                          bool movable);
+/* Queues a chain of count nodes (linked by next) at one level, from
+ * outside: one lock, one wake-up round. */
+void errand__sched_submit_chain(errand__sched *s, errand__node *head,
+                                errand__node *tail, size_t count,
+                                unsigned level);
+/* Starts a thread of its own for n.  Returns 0 or E_SYSTEM/E_NOMEM. */
+int errand__sched_start_dedicated(errand__sched *s, errand__node *n);
+/* Moves the injected nodes for which pick() says yes to level new_level,
+ * keeping post order.  Returns how many moved. */
+size_t errand__sched_requeue(errand__sched *s, bool (*pick)(void *, errand__node *),
+                             void *arg, unsigned new_level);
+
+/* ---- the calling thread ---- */
+/* The worker of s running on this thread, or NULL. */
+errand__worker *errand__sched_worker_self(errand__sched *s);
+/* The worker (of any scheduler) running on this thread, or NULL. */
+errand__worker *errand__sched_worker_current(void);
+/* Unparks every worker and dedicated thread of s (they re-check whatever
+ * they wait for): used when the runtime starts cancelling everything. */
+void errand__sched_wake_all(errand__sched *s);
+/* True on any thread errand started for s (worker or dedicated). */
+bool errand__sched_is_own_thread(errand__sched *s);
+
+/* ---- helping while waiting ---- */
+/* One attempt to find a node for w (newest local first when lifo). */
+errand__node *errand__sched_find_work(errand__worker *w, bool lifo);
+void errand__sched_run_node(errand__worker *w, errand__node *n);
+/* A worker about to park outside its main loop (while waiting) registers
+ * as idle so that posts wake it; leave unregisters it. */
+void errand__sched_idle_enter(errand__worker *w);
+void errand__sched_idle_leave(errand__worker *w);
+errand__parker *errand__sched_worker_parker(errand__worker *w);
+errand__sched *errand__sched_of(errand__worker *w);
+
+/* ---- blocking regions ---- */
+void errand__sched_blocking_begin(errand__worker *w);
+void errand__sched_blocking_end(errand__worker *w);
+
+/* ---- timers (one thread per scheduler, started on first use) ---- */
+typedef void (*errand__timer_fn)(void *ctx, uint64_t tag);
+/* Makes room for n more timers (starting the timer thread if needed), so
+ * that the next n calls of errand__timer_add cannot fail.  Returns 0 or
+ * E_NOMEM / E_SYSTEM / E_SHUTDOWN. */
+int errand__timer_reserve(errand__sched *s, size_t n);
+/* Gives back n reservations that will not be used. */
+void errand__timer_unreserve(errand__sched *s, size_t n);
+/* Adds a timer using one reservation; returns its non-zero id. */
+uint64_t errand__timer_add(errand__sched *s, uint64_t deadline_ns,
+                           errand__timer_fn fn, void *ctx, uint64_t tag);
+/* True if the timer was removed before firing (its fn will never run). */
+bool errand__timer_cancel(errand__sched *s, uint64_t id);
+/* From now on every timer fires at once (cancel-mode shutdown). */
+void errand__timer_flush(errand__sched *s);
+
+/* ---- numbers ---- */
+void errand__sched_stats(errand__sched *s, errand_stats *out);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * sched_priv.h — the scheduler's structures, shared by the files of
+ * src/sched only.
+ */
+#ifndef ERRAND_SCHED_PRIV_H
+#define ERRAND_SCHED_PRIV_H
+
+#include "sched/sched_int.h"
+
+#include <pthread.h>
+
+/* ---- Chase-Lev deque, fixed capacity (a full deque overflows to the
+ * injection queue, so capacity bounds memory, not correctness). ---- */
+#define ERRAND__DEQUE_CAP 1024u
+
+typedef struct errand__deque {
+  _Alignas(64) _Atomic int64_t top;
+  _Alignas(64) _Atomic int64_t bottom;
+  _Atomic(errand__node *) buf[ERRAND__DEQUE_CAP];
+} errand__deque;
+
+bool errand__deque_push(errand__deque *d, errand__node *n);
+/* Owner only: newest first. */
+errand__node *errand__deque_pop(errand__deque *d);
+/* Anyone: oldest first.  *lost is set when a race was lost (retry). */
+errand__node *errand__deque_steal(errand__deque *d, bool *lost);
+static inline bool errand__deque_empty(errand__deque *d) {
+  return ld_acq(&d->bottom) <= ld_acq(&d->top);
+}
+
+struct errand__worker {
+  errand__deque dq[ERRAND__LEVELS];
+  errand__sched *s;
+  int index;
+  int comp_index; /* -1 for a regular worker */
+  pthread_t thread;
+  /* Embedded, not thread-local: others may unpark a worker before its
+   * thread has started. */
+  errand__parker parker;
+  /* idle list, under s->idle_mu */
+  bool in_idle;
+  struct errand__worker *idle_next, *idle_prev;
+  uint32_t skipped[ERRAND__LEVELS];
+  uint64_t rng;
+  int blocking_depth;
+  errand__stats_block stats;
+};
+
+typedef struct errand__timer_entry {
+  uint64_t deadline;
+  uint64_t id;
+  errand__timer_fn fn;
+  void *ctx;
+  uint64_t tag;
+} errand__timer_entry;
+
+typedef struct errand__dedicated {
+  pthread_t thread;
+  errand__sched *s;
+  errand__node *node;
+  _Atomic(errand__parker *) parker; /* the thread's own, once it runs */
+  _Atomic int done;
+  struct errand__dedicated *next;
+} errand__dedicated;
+
+struct errand__sched {
+  errand__sched_config cfg;
+  int nworkers;
+  int nslots;                         /* workers + compensating capacity */
+  _Atomic(errand__worker *) *slots;   /* written once each */
+  _Atomic int nactive;                /* slots started so far */
+  _Atomic int stop;
+
+  /* injection queue: FIFO per level, under inj_mu; inj_mask mirrors which
+   * levels are non-empty so empty checks need no lock. */
+  pthread_mutex_t inj_mu;
+  errand__node *inj_head[ERRAND__LEVELS], *inj_tail[ERRAND__LEVELS];
+  _Atomic uint32_t inj_mask;
+
+  /* idle workers, under idle_mu */
+  pthread_mutex_t idle_mu;
+  errand__worker *idle_head;
+  _Atomic int nidle;
+
+  /* blocking regions and compensating workers */
+  _Atomic int nblocked;
+  pthread_mutex_t comp_mu;
+  int ncomp; /* started, under comp_mu */
+
+  /* timers */
+  pthread_mutex_t timer_mu;
+  pthread_cond_t timer_cv;
+  errand__timer_entry *heap;
+  size_t nheap, capheap, reserved;
+  uint64_t next_timer_id;
+  bool timer_started, timer_stop, timer_flush;
+  pthread_t timer_thread;
+
+  /* dedicated threads */
+  pthread_mutex_t ded_mu;
+  errand__dedicated *ded_list;
+
+  errand__stats_block shared_stats;
+};
+
+/* Wakes one idle worker if there is one. */
+void errand__sched_notify(errand__sched *s, int n);
+bool errand__sched_has_work(errand__sched *s);
+void errand__timers_stop(errand__sched *s);
+void errand__dedicated_join_all(errand__sched *s, bool only_done);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * listener.c — who to wake when a task ends or is asked to cancel.
+ *
+ * A task's listener list is protected by one of 64 stripe locks chosen by
+ * the task's slot index (a "parking lot": no lock inside the 128-byte
+ * record).  The ST_LISTENERS bit in the state word lets the finisher skip
+ * the lock entirely when nobody ever listened, which is the common case.
+ * Listening sets the bit with an atomic OR that also returns the status, so
+ * it is totally ordered with the finisher's CAS: either the finisher sees
+ * the bit, or the listener sees the final status and does not enlist.
+ */
+#include "task/task_int.h"
+
+#define STRIPES 64u
+
+static pthread_mutex_t stripes[STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+static void stripes_init(void) {
+  for (unsigned i = 0; i < STRIPES; i++)
+    pthread_mutex_init(&stripes[i], NULL);
+}
+
+static pthread_mutex_t *stripe(errand__task *t) {
+  pthread_once(&stripes_once, stripes_init);
+  return &stripes[t->slot.index % STRIPES];
+}
+
+bool errand__listen(errand__task *t, errand__listener *l) {
+  pthread_mutex_t *m = stripe(t);
+  pthread_mutex_lock(m);
+  uint32_t s = atomic_fetch_or(&t->state, ST_LISTENERS);
+  if ((l->kinds & LISTEN_COMPLETE) && st_final(s)) {
+    pthread_mutex_unlock(m);
+    return false;
+  }
+  l->next = t->listeners;
+  t->listeners = l;
+  pthread_mutex_unlock(m);
+  return true;
+}
+
+void errand__unlisten(errand__task *t, errand__listener *l) {
+  pthread_mutex_t *m = stripe(t);
+  pthread_mutex_lock(m);
+  for (errand__listener **pp = &t->listeners; *pp; pp = &(*pp)->next) {
+    if (*pp == l) {
+      *pp = l->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(m);
+}
+
+void errand__fire_complete(errand__task *t) {
+  pthread_mutex_t *m = stripe(t);
+  pthread_mutex_lock(m);
+  errand__listener *l = t->listeners;
+  t->listeners = NULL;
+  /* Unpark under the lock: a waiter unlistens under the same lock before
+   * its stack frame (where l lives) goes away. */
+  for (; l; l = l->next)
+    errand__unpark(l->parker);
+  pthread_mutex_unlock(m);
+}
+
+void errand__fire_cancel(errand__task *t) {
+  if (!(ld_acq(&t->state) & ST_LISTENERS))
+    return;
+  pthread_mutex_t *m = stripe(t);
+  pthread_mutex_lock(m);
+  for (errand__listener *l = t->listeners; l; l = l->next)
+    if (l->kinds & LISTEN_CANCEL)
+      errand__unpark(l->parker);
+  pthread_mutex_unlock(m);
+}

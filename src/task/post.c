@@ -1,0 +1,293 @@
+/*
+ * post.c — errand_post and errand_post_batch.
+ *
+ * Everything that can fail (validation, the record, the name copy, timer
+ * room, the parent link) happens before the task is handed to the
+ * scheduler, so a failed post leaves nothing behind and an accepted one
+ * cannot fail half-way.
+ */
+#include "task/task_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MS (INT64_C(1) << 40) /* about 35 years: beyond is a bug */
+
+static int check_options(const errand_post_options *o) {
+  if ((unsigned)o->priority > ERRAND_PRIORITY_BACKGROUND)
+    return errand__err(ERRAND_E_INVALID, "priority %d is not an errand_priority",
+                       (int)o->priority);
+  if ((unsigned)o->mode > ERRAND_MODE_DEDICATED)
+    return errand__err(ERRAND_E_INVALID, "mode %d is not an errand_mode",
+                       (int)o->mode);
+  if (o->delay_ms < 0 || o->delay_ms > MAX_MS)
+    return errand__err(ERRAND_E_INVALID, "delay_ms %lld out of range",
+                       (long long)o->delay_ms);
+  if (o->queue_timeout_ms < 0 || o->queue_timeout_ms > MAX_MS)
+    return errand__err(ERRAND_E_INVALID, "queue_timeout_ms %lld out of range",
+                       (long long)o->queue_timeout_ms);
+  if (o->run_timeout_ms < 0 || o->run_timeout_ms > MAX_MS)
+    return errand__err(ERRAND_E_INVALID, "run_timeout_ms %lld out of range",
+                       (long long)o->run_timeout_ms);
+  return 0;
+}
+
+static bool needs_aux(const errand_post_options *o) {
+  return o->name || o->arg_free || o->queue_timeout_ms || o->run_timeout_ms ||
+         o->delay_ms;
+}
+
+/* Takes one pending token on parent, unless it already ended. */
+static bool attach(errand__task *parent) {
+  uint32_t p = ld_acq(&parent->pending);
+  do {
+    if (p == 0)
+      return false;
+  } while (!atomic_compare_exchange_weak(&parent->pending, &p, p + 1));
+  return true;
+}
+
+/* Builds a task that is not yet scheduled.  On error nothing remains. */
+static int build(errand__rt *rt, errand_fn fn, void *arg,
+                 const errand_post_options *o, errand__task *parent,
+                 bool want_handle, errand__task **out) {
+  /* LIFE + RUN + the caller's handle + the queue timer's */
+  uint32_t refs = 2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
+  errand__task *t = errand__table_alloc(&errand__task_table, refs);
+  if (!t)
+    return errand__err(ERRAND_E_NOMEM, "no memory for a task record");
+  if (needs_aux(o)) {
+    t->aux = calloc(1, sizeof *t->aux);
+    if (!t->aux || (o->name && !(t->aux->name = strdup(o->name)))) {
+      if (t->aux)
+        free(t->aux);
+      t->aux = NULL;
+      while (!errand__ref_dec(t))
+        ;
+      errand__table_free(&errand__task_table, t);
+      return errand__err(ERRAND_E_NOMEM, "no memory for task options");
+    }
+    t->aux->arg_free = o->arg_free;
+    t->aux->queue_timeout_ms = o->queue_timeout_ms;
+    t->aux->run_timeout_ms = o->run_timeout_ms;
+  }
+  unsigned level = o->priority ? (unsigned)o->priority - 1u : 1u;
+  t->fn = fn;
+  t->arg = arg;
+  t->rt = rt;
+  t->parent = parent;
+  t->id = atomic_fetch_add(&rt->next_id, 1) + 1;
+  st_rlx(&t->pending, 1);
+  uint32_t s = ERRAND_STATUS_WAITING_TO_RUN | (level << ST_LEVEL_SHIFT) |
+               (level << ST_BASE_SHIFT) | (o->priority ? ST_FIXED : 0) |
+               (o->mode == ERRAND_MODE_DEDICATED ? ST_DEDICATED : 0);
+  st_rlx(&t->state, s);
+  *out = t;
+  return 0;
+}
+
+/* Frees a built task that was never scheduled. */
+static void unbuild(errand__task *t) {
+  if (t->aux) {
+    free(t->aux->name);
+    free(t->aux);
+    t->aux = NULL;
+  }
+  while (!errand__ref_dec(t))
+    ;
+  errand__table_free(&errand__task_table, t);
+}
+
+static int timers_needed(const errand_post_options *o) {
+  return (o->delay_ms ? 1 : 0) + (o->queue_timeout_ms ? 1 : 0);
+}
+
+/* Hands a built task to the scheduler: cannot fail except for a dedicated
+ * thread that cannot start, which faults the task. */
+static void schedule(errand__rt *rt, errand__task *t,
+                     const errand_post_options *o, uint64_t now) {
+  bool owned;
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+  errand__stat_add(b, owned, &b->posted, 1);
+  t->t_ready = now;
+  if (o->queue_timeout_ms)
+    t->aux->queue_timer = errand__timer_add(
+        rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
+        errand__task_timer_fired, t, TIMER_QUEUE);
+  if (o->delay_ms) {
+    errand__stat_add(b, owned, &b->delayed_in, 1);
+    t->aux->delay_timer = errand__timer_add(
+        rt->sched, now + (uint64_t)o->delay_ms * 1000000u,
+        errand__task_timer_fired, t, TIMER_DELAY);
+    return;
+  }
+  if (o->mode == ERRAND_MODE_DEDICATED) {
+    if (errand__sched_start_dedicated(rt->sched, &t->node) != 0) {
+      errand__task_end_unstarted(t, ERRAND_STATUS_FAULTED, ERRAND_E_SYSTEM,
+                                 "could not start a dedicated thread");
+      errand__task_unref(t); /* RUN */
+    }
+    return;
+  }
+  errand__sched_submit(rt->sched, &t->node, st_level(ld_rlx(&t->state)), false);
+}
+
+static int check_rt(errand_runtime *h, errand__rt **out) {
+  int code;
+  errand__rt *rt = errand__rt_get(h, &code);
+  if (!rt)
+    return code;
+  int phase = ld_acq(&rt->phase);
+  /* While draining, the runtime's own tasks may still post (their children
+   * are part of the work being drained). */
+  if (phase == RT_CANCELING ||
+      (phase == RT_DRAINING && !errand__sched_is_own_thread(rt->sched)))
+    return errand__err(ERRAND_E_SHUTDOWN, "the runtime is shutting down");
+  *out = rt;
+  return 0;
+}
+
+static int get_parent(errand__rt *rt, const errand_post_options *o,
+                      errand__task **parent) {
+  *parent = NULL;
+  if (!o->parent)
+    return 0;
+  int code;
+  errand__task *p = errand__task_get(o->parent, &code);
+  if (!p)
+    return errand__err(code, "parent: %s", errand_last_error());
+  if (p->rt != rt)
+    return errand__err(ERRAND_E_INVALID, "parent belongs to another runtime");
+  if (!attach(p))
+    return errand__err(ERRAND_E_STATE, "parent task %llu has already completed",
+                       (unsigned long long)p->id);
+  *parent = p;
+  return 0;
+}
+
+static void detach(errand__task *parent) {
+  /* Only reached before the child was scheduled: give the token back. */
+  if (parent)
+    errand__task_drop_pending(parent);
+}
+
+int errand_post(errand_runtime *h, errand_fn fn, void *arg,
+                const errand_post_options *opts, errand_task **out) {
+  static const errand_post_options defaults;
+  const errand_post_options *o = opts ? opts : &defaults;
+  errand__tables_init();
+  if (!fn)
+    return errand__err(ERRAND_E_INVALID, "fn is NULL");
+  int rc = check_options(o);
+  if (rc)
+    return rc;
+  errand__rt *rt;
+  if ((rc = check_rt(h, &rt)))
+    return rc;
+  int nt = timers_needed(o);
+  if (nt && (rc = errand__timer_reserve(rt->sched, (size_t)nt)))
+    return errand__err(rc, "no room for the task's timers");
+  errand__task *parent;
+  if ((rc = get_parent(rt, o, &parent))) {
+    if (nt)
+      errand__timer_unreserve(rt->sched, (size_t)nt);
+    return rc;
+  }
+  errand__task *t;
+  if ((rc = build(rt, fn, arg, o, parent, out != NULL, &t))) {
+    detach(parent);
+    if (nt)
+      errand__timer_unreserve(rt->sched, (size_t)nt);
+    return rc;
+  }
+  if (out)
+    *out = errand__task_handle(t);
+  schedule(rt, t, o, errand__now_ns());
+  return 0;
+}
+
+int errand_post_batch(errand_runtime *h, errand_fn fn, void *const *args,
+                      size_t n, const errand_post_options *opts,
+                      errand_task **out) {
+  static const errand_post_options defaults;
+  const errand_post_options *o = opts ? opts : &defaults;
+  errand__tables_init();
+  if (!fn)
+    return errand__err(ERRAND_E_INVALID, "fn is NULL");
+  if (n && !args)
+    return errand__err(ERRAND_E_INVALID, "args is NULL");
+  int rc = check_options(o);
+  if (rc)
+    return rc;
+  errand__rt *rt;
+  if ((rc = check_rt(h, &rt)))
+    return rc;
+  if (n == 0)
+    return 0;
+  size_t nt = (size_t)timers_needed(o) * n;
+  if (nt && (rc = errand__timer_reserve(rt->sched, nt)))
+    return errand__err(rc, "no room for the tasks' timers");
+  errand__task *parent = NULL;
+  size_t built = 0, attached = 0;
+  errand__task *head = NULL, *tail = NULL;
+  for (; built < n; built++) {
+    errand__task *p;
+    if ((rc = get_parent(rt, o, &p)))
+      break;
+    attached += p ? 1 : 0;
+    parent = p;
+    errand__task *t;
+    if ((rc = build(rt, fn, args[built], o, parent, out != NULL, &t))) {
+      detach(p);
+      attached -= p ? 1 : 0;
+      break;
+    }
+    t->node.next = NULL;
+    if (tail)
+      tail->node.next = &t->node;
+    else
+      head = t;
+    tail = t;
+  }
+  if (rc) {
+    for (errand__task *t = head; t;) {
+      errand__task *next =
+          t->node.next ? container_of(t->node.next, errand__task, node) : NULL;
+      unbuild(t);
+      t = next;
+    }
+    for (size_t i = 0; i < attached; i++)
+      detach(parent);
+    if (nt)
+      errand__timer_unreserve(rt->sched, nt);
+    return rc;
+  }
+  uint64_t now = errand__now_ns();
+  bool chain = !o->delay_ms && o->mode == ERRAND_MODE_POOL &&
+               !errand__sched_worker_self(rt->sched);
+  size_t i = 0;
+  for (errand__task *t = head; t; i++) {
+    errand__task *next =
+        t->node.next ? container_of(t->node.next, errand__task, node) : NULL;
+    if (out)
+      out[i] = errand__task_handle(t);
+    if (chain) {
+      bool owned;
+      errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+      errand__stat_add(b, owned, &b->posted, 1);
+      t->t_ready = now;
+      if (o->queue_timeout_ms)
+        t->aux->queue_timer = errand__timer_add(
+            rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
+            errand__task_timer_fired, t, TIMER_QUEUE);
+    } else {
+      schedule(rt, t, o, now);
+    }
+    t = next;
+  }
+  if (chain) {
+    unsigned level = o->priority ? (unsigned)o->priority - 1u : 1u;
+    errand__sched_submit_chain(rt->sched, &head->node, &tail->node, n, level);
+  }
+  return 0;
+}

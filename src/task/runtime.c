@@ -1,0 +1,175 @@
+/*
+ * runtime.c — create, shut down and destroy a runtime; its numbers.
+ *
+ * A drain is complete when every task ever posted is final: the per-thread
+ * counters give posted and ended without a shared counter on the hot path,
+ * and shutdown polls them (it is the one place that can afford to).
+ */
+#include "task/task_int.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static _Atomic int runtimes_alive;
+
+int errand_runtime_create(const errand_runtime_options *opts,
+                          errand_runtime **out) {
+  static const errand_runtime_options defaults;
+  const errand_runtime_options *o = opts ? opts : &defaults;
+  errand__tables_init();
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  if (o->workers < 0 || o->workers > 1024)
+    return errand__err(ERRAND_E_INVALID, "workers %d out of range 0..1024",
+                       o->workers);
+  if (o->aging_burst < 0 || o->aging_burst > 1000000)
+    return errand__err(ERRAND_E_INVALID,
+                       "aging_burst %d out of range 0..1000000", o->aging_burst);
+  if (o->max_compensating < -1 || o->max_compensating > 4096)
+    return errand__err(ERRAND_E_INVALID,
+                       "max_compensating %d out of range -1..4096",
+                       o->max_compensating);
+  errand__rt *rt = errand__table_alloc(&errand__runtime_table, 1);
+  if (!rt)
+    return errand__err(ERRAND_E_NOMEM, "no memory for a runtime");
+  int workers = o->workers ? o->workers : errand__cpu_count();
+  errand__sched_config cfg = {
+      .workers = workers,
+      .aging_burst = o->aging_burst ? o->aging_burst : 64,
+      .max_compensating = o->max_compensating == 0 ? 4 * workers
+                          : o->max_compensating < 0 ? 0
+                                                    : o->max_compensating,
+      .run = errand__task_run_node,
+      .seq = errand__task_seq,
+      .ctx = rt,
+  };
+  int rc = errand__sched_create(&cfg, &rt->sched);
+  if (rc) {
+    errand__ref_dec(rt);
+    errand__table_free(&errand__runtime_table, rt);
+    return errand__err(rc, "could not start %d workers", workers);
+  }
+  faa_rlx(&runtimes_alive, 1);
+  *out = errand__handle_of(&errand__runtime_table, rt);
+  return 0;
+}
+
+int errand_runtime_workers(errand_runtime *h, int *out) {
+  int code;
+  errand__rt *rt = errand__rt_get(h, &code);
+  if (!rt)
+    return code;
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  *out = errand__sched_workers(rt->sched);
+  return 0;
+}
+
+static bool all_final(errand__rt *rt) {
+  errand_stats st;
+  errand__sched_stats(rt->sched, &st);
+  return st.succeeded + st.faulted + st.canceled >= st.posted;
+}
+
+int errand_runtime_shutdown(errand_runtime *h, errand_shutdown_mode mode,
+                            int64_t timeout_ms) {
+  int code;
+  errand__rt *rt = errand__rt_get(h, &code);
+  if (!rt)
+    return code;
+  if ((unsigned)mode > ERRAND_SHUTDOWN_CANCEL)
+    return errand__err(ERRAND_E_INVALID, "mode %d is not a shutdown mode",
+                       (int)mode);
+  if (errand__sched_is_own_thread(rt->sched))
+    return errand__err(ERRAND_E_WRONG_THREAD,
+                       "a runtime cannot be shut down from its own tasks");
+  int want = mode == ERRAND_SHUTDOWN_CANCEL ? RT_CANCELING : RT_DRAINING;
+  int cur = ld_acq(&rt->phase);
+  while (cur < want && !atomic_compare_exchange_weak(&rt->phase, &cur, want))
+    ;
+  if (want == RT_CANCELING) {
+    errand__timer_flush(rt->sched); /* delayed tasks: cancel them now */
+    errand__sched_wake_all(rt->sched); /* sleeping tasks: see the cancel */
+  }
+  uint64_t deadline = errand__deadline(timeout_ms);
+  for (;;) {
+    if (all_final(rt)) {
+      st_rel(&rt->drained, 1);
+      return 0;
+    }
+    if (timeout_ms == 0 || (deadline && errand__now_ns() >= deadline))
+      return errand__err(ERRAND_E_TIMEOUT,
+                         "tasks still running when the shutdown deadline "
+                         "passed");
+    struct timespec ts = {0, 500000}; /* 0.5 ms: shutdown is not a hot path */
+    nanosleep(&ts, NULL);
+  }
+}
+
+int errand_runtime_destroy(errand_runtime *h) {
+  if (!h)
+    return 0;
+  int code;
+  errand__rt *rt = errand__rt_get(h, &code);
+  if (!rt)
+    return code;
+  if (errand__sched_is_own_thread(rt->sched))
+    return errand__err(ERRAND_E_WRONG_THREAD,
+                       "a runtime cannot be destroyed from its own tasks");
+  if (!ld_acq(&rt->drained))
+    errand_runtime_shutdown(h, ERRAND_SHUTDOWN_DRAIN, -1);
+  errand__sched_stop(rt->sched);
+  errand__sched_destroy(rt->sched);
+  rt->sched = NULL;
+  errand__ref_dec(rt);
+  errand__table_free(&errand__runtime_table, rt);
+  fas_rlx(&runtimes_alive, 1);
+  return 0;
+}
+
+int errand_runtime_stats(errand_runtime *h, errand_stats *out) {
+  int code;
+  errand__rt *rt = errand__rt_get(h, &code);
+  if (!rt)
+    return code;
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  errand__sched_stats(rt->sched, out);
+  return 0;
+}
+
+uint64_t errand_hist_quantile(const uint64_t *hist, double q) {
+  if (!hist || !(q >= 0.0))
+    return 0;
+  if (q > 1.0)
+    q = 1.0;
+  uint64_t total = 0;
+  for (unsigned i = 0; i < ERRAND_HIST_BUCKETS; i++)
+    total += hist[i];
+  if (!total)
+    return 0;
+  uint64_t want = (uint64_t)(q * (double)total + 0.999999);
+  if (want == 0)
+    want = 1;
+  uint64_t seen = 0;
+  for (unsigned i = 0; i < ERRAND_HIST_BUCKETS; i++) {
+    seen += hist[i];
+    if (seen >= want)
+      return (uint64_t)1 << (i + 1);
+  }
+  return (uint64_t)1 << ERRAND_HIST_BUCKETS;
+}
+
+int errand_blocking_begin(void) {
+  errand__worker *w = errand__sched_worker_current();
+  if (w)
+    errand__sched_blocking_begin(w);
+  return 0;
+}
+
+int errand_blocking_end(void) {
+  errand__worker *w = errand__sched_worker_current();
+  if (w)
+    errand__sched_blocking_end(w);
+  return 0;
+}

@@ -1,0 +1,529 @@
+/*
+ * task.c — a task's life: run, end, fail, cancel, children, and the public
+ * calls that read a handle.
+ *
+ * One rule makes the state machine safe: only a CAS from a non-final status
+ * may change the status, and whoever wins the CAS to a final status runs
+ * errand__task_complete exactly once (listeners, parent, counters, LIFE
+ * reference).  Cancel of a queued task and the worker about to start it
+ * race on the same word, so exactly one of them wins.
+ */
+#include "task/task_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local errand__task *tl_current;
+
+errand__task *errand__task_current_rec(void) { return tl_current; }
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static void tables_init_once(void);
+void errand__tables_init(void) { pthread_once(&tables_once, tables_init_once); }
+
+errand__task *errand__task_get(errand_task *h, int *code) {
+  errand__task *t = errand__table_get(&errand__task_table, h, code);
+  if (!t)
+    errand__err(*code, *code == ERRAND_E_INVALID
+                           ? "task handle is NULL or not a task handle"
+                           : "task handle was released");
+  return t;
+}
+
+errand__rt *errand__rt_get(errand_runtime *h, int *code) {
+  errand__rt *rt = errand__table_get(&errand__runtime_table, h, code);
+  if (!rt)
+    errand__err(*code, *code == ERRAND_E_INVALID
+                           ? "runtime handle is NULL or not a runtime handle"
+                           : "runtime handle was released");
+  return rt;
+}
+
+uint64_t errand__task_seq(errand__node *n) {
+  return container_of(n, errand__task, node)->id;
+}
+
+/* ---- references ---- */
+
+void errand__task_unref(errand__task *t) {
+  if (!errand__ref_dec(t))
+    return;
+  if (t->result_free && t->result)
+    t->result_free(t->result);
+  free(ld_rlx(&t->err));
+  if (t->aux) {
+    free(t->aux->name);
+    free(t->aux);
+  }
+  errand__table_free(&errand__task_table, t);
+}
+
+/* ---- ending ---- */
+
+static void stat_final(errand__task *t, unsigned status) {
+  bool owned;
+  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  _Atomic uint64_t *f = status == ERRAND_STATUS_RAN_TO_COMPLETION ? &b->succeeded
+                        : status == ERRAND_STATUS_FAULTED         ? &b->faulted
+                                                                  : &b->canceled;
+  errand__stat_add(b, owned, f, 1);
+}
+
+static void finalize(errand__task *t);
+
+/* Everything that follows a final status, exactly once per task. */
+static void complete(errand__task *t, unsigned status, uint32_t old_state) {
+  errand__task *parent = t->parent;
+  if (old_state & ST_LISTENERS)
+    errand__fire_complete(t);
+  if (parent) {
+    if (status == ERRAND_STATUS_FAULTED) {
+      errand__error *ce = ld_acq(&t->err);
+      const char *name = t->aux && t->aux->name ? t->aux->name : "";
+      errand__error *pe = errand__error_new(
+          ce ? ce->code : ERRAND_E_FAILED, "child task %llu%s%s%s faulted: %s",
+          (unsigned long long)t->id, *name ? " '" : "", name, *name ? "'" : "",
+          ce ? ce->message : "failed");
+      errand__error *expect = NULL;
+      /* The first error a parent gets stays (its own wins, see fail). */
+      if (pe && !atomic_compare_exchange_strong(&parent->err, &expect, pe))
+        free(pe);
+      atomic_fetch_or(&parent->state, ST_CHILD_FAULT);
+    }
+  }
+  /* The counters are this task's last touch of its runtime: a drain that
+   * sees them may free the scheduler. */
+  stat_final(t, status);
+  if (parent && atomic_fetch_sub(&parent->pending, 1) == 1)
+    finalize(parent);
+  errand__task_unref(t); /* LIFE */
+}
+
+/* Called when pending reached 0: the function returned and every attached
+ * child is final. */
+static void finalize(errand__task *t) {
+  uint32_t s = ld_acq(&t->state);
+  unsigned own = (s & ST_OWN_MASK) >> ST_OWN_SHIFT;
+  unsigned status = own == OWN_FAULTED    ? ERRAND_STATUS_FAULTED
+                    : own == OWN_CANCELED ? ERRAND_STATUS_CANCELED
+                    : (s & ST_CHILD_FAULT) ? ERRAND_STATUS_FAULTED
+                                           : ERRAND_STATUS_RAN_TO_COMPLETION;
+  if (status == ERRAND_STATUS_CANCELED && !ld_acq(&t->err)) {
+    errand__error *e = errand__error_new(ERRAND_E_CANCELED, "canceled");
+    errand__error *expect = NULL;
+    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
+      free(e);
+  }
+  while (!atomic_compare_exchange_weak(&t->state, &s,
+                                       (s & ~ST_STATUS_MASK) | status))
+    ;
+  complete(t, status, s);
+}
+
+void errand__task_drop_pending(errand__task *t) {
+  if (atomic_fetch_sub(&t->pending, 1) == 1)
+    finalize(t);
+}
+
+static void cancel_timer(errand__task *t, uint64_t *id) {
+  if (*id && errand__timer_cancel(t->rt->sched, *id))
+    errand__task_unref(t); /* the timer's reference */
+}
+
+bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
+                                const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  errand__error *e = errand__error_newv(code, fmt, ap);
+  va_end(ap);
+  errand__error *expect = NULL;
+  bool mine = e && atomic_compare_exchange_strong(&t->err, &expect, e);
+  if (e && !mine)
+    free(e);
+  uint32_t s = ld_acq(&t->state);
+  for (;;) {
+    if (st_status(s) > ERRAND_STATUS_WAITING_TO_RUN) {
+      /* It started (or ended) first: take our reason back if still there. */
+      expect = e;
+      if (mine && atomic_compare_exchange_strong(&t->err, &expect, NULL))
+        free(e);
+      return false;
+    }
+    /* Leave WAITING_TO_RUN first (so no worker can start it), through the
+     * "function done" status; finalize() picks the final status once every
+     * attached child is final, exactly as after a run. */
+    uint32_t own = status == ERRAND_STATUS_CANCELED ? OWN_CANCELED : OWN_FAULTED;
+    uint32_t ns = (s & ~(ST_STATUS_MASK | ST_OWN_MASK)) |
+                  ERRAND_STATUS_WAITING_FOR_CHILDREN | (own << ST_OWN_SHIFT);
+    if (atomic_compare_exchange_weak(&t->state, &s, ns))
+      break;
+  }
+  /* Timers first: finalize() may drop the last reference the timers do not
+   * hold, and the runtime must not be touched after the final counters. */
+  if (t->aux) {
+    cancel_timer(t, &t->aux->delay_timer);
+    cancel_timer(t, &t->aux->queue_timer);
+    if (t->aux->arg_free)
+      t->aux->arg_free(t->arg);
+  }
+  if (atomic_fetch_sub(&t->pending, 1) == 1)
+    finalize(t);
+  return true;
+}
+
+bool errand__task_is_canceled(errand__task *t) {
+  if (ld_acq(&t->rt->phase) == RT_CANCELING)
+    return true;
+  for (errand__task *a = t; a; a = a->parent)
+    if (ld_acq(&a->state) & ST_CANCEL_REQ)
+      return true;
+  return false;
+}
+
+void errand__task_cancel(errand__task *t, int code, const char *reason) {
+  uint32_t s = atomic_fetch_or(&t->state, ST_CANCEL_REQ);
+  if (st_final(s))
+    return;
+  if (st_status(s) <= ERRAND_STATUS_WAITING_TO_RUN &&
+      errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED, code, "%s",
+                                 reason ? reason : "canceled"))
+    return;
+  if (reason) {
+    errand__error *e = errand__error_new(code, "%s", reason);
+    errand__error *expect = NULL;
+    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
+      free(e);
+  }
+  errand__fire_cancel(t);
+}
+
+/* ---- running ---- */
+
+static void stat_run(errand__task *t, bool start, uint64_t ns) {
+  bool owned;
+  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  bool ded = ld_rlx(&t->state) & ST_DEDICATED;
+  if (start) {
+    errand__stat_add(b, owned, &b->started, 1);
+    if (ded)
+      errand__stat_add(b, owned, &b->ded_started, 1);
+    errand__stat_add(b, owned, &b->wait_hist[errand__hist_bucket(ns)], 1);
+  } else {
+    errand__stat_add(b, owned, &b->run_hist[errand__hist_bucket(ns)], 1);
+    if (ded)
+      errand__stat_add(b, owned, &b->ded_ended, 1);
+    errand__stat_add(b, owned, &b->ended, 1);
+  }
+}
+
+static void end_run(errand__task *t, int rc) {
+  unsigned own = rc == 0                   ? OWN_OK
+                 : rc == ERRAND_E_CANCELED ? OWN_CANCELED
+                                           : OWN_FAULTED;
+  if (own == OWN_FAULTED && !ld_acq(&t->err)) {
+    errand__error *e =
+        rc > 0 && rc < ERRAND_ERROR_COUNT_
+            ? errand__error_new(rc, "%s", errand_strerror(rc))
+            : errand__error_new(rc, "task failed with code %d", rc);
+    errand__error *expect = NULL;
+    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
+      free(e);
+  }
+  uint32_t s = ld_acq(&t->state);
+  bool children = ld_acq(&t->pending) > 1;
+  for (;;) {
+    uint32_t ns = (s & ~ST_OWN_MASK) | (own << ST_OWN_SHIFT);
+    if (children)
+      ns = (ns & ~ST_STATUS_MASK) | ERRAND_STATUS_WAITING_FOR_CHILDREN;
+    if (atomic_compare_exchange_weak(&t->state, &s, ns))
+      break;
+  }
+  if (atomic_fetch_sub(&t->pending, 1) == 1)
+    finalize(t);
+}
+
+void errand__task_run_node(void *ctx, errand__node *n) {
+  errand__rt *rt = ctx;
+  errand__task *t = container_of(n, errand__task, node);
+  uint32_t s = ld_acq(&t->state);
+  for (;;) {
+    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN) {
+      errand__task_unref(t); /* RUN: cancelled while queued */
+      return;
+    }
+    if (ld_acq(&rt->phase) == RT_CANCELING || errand__task_is_canceled(t)) {
+      errand__error *ce = ld_acq(&t->err);
+      errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED,
+                                 ce ? ce->code : ERRAND_E_CANCELED, "%s",
+                                 ld_acq(&rt->phase) == RT_CANCELING
+                                     ? "canceled: runtime shut down"
+                                     : "canceled");
+      s = ld_acq(&t->state);
+      continue; /* now final: drops RUN above */
+    }
+    if (atomic_compare_exchange_weak(
+            &t->state, &s,
+            (s & ~ST_STATUS_MASK) | ERRAND_STATUS_RUNNING))
+      break;
+  }
+  uint64_t t0 = errand__now_ns();
+  stat_run(t, true, t0 - t->t_ready);
+  errand__aux *aux = t->aux;
+  if (aux) {
+    cancel_timer(t, &aux->queue_timer);
+    if (aux->run_timeout_ms > 0 && errand__timer_reserve(rt->sched, 1) == 0) {
+      errand__ref_inc(t);
+      aux->run_timer = errand__timer_add(
+          rt->sched, t0 + (uint64_t)aux->run_timeout_ms * 1000000u,
+          errand__task_timer_fired, t, TIMER_RUN);
+    }
+  }
+  errand__task *prev = tl_current;
+  tl_current = t;
+  int rc = t->fn(errand__task_handle(t), t->arg);
+  tl_current = prev;
+  if (aux) {
+    if (aux->arg_free)
+      aux->arg_free(t->arg);
+    cancel_timer(t, &aux->run_timer);
+  }
+  stat_run(t, false, errand__now_ns() - t0);
+  end_run(t, rc);
+  errand__task_unref(t); /* RUN */
+}
+
+void errand__task_timer_fired(void *ctx, uint64_t kind) {
+  errand__task *t = ctx;
+  errand__rt *rt = t->rt;
+  if (kind == TIMER_DELAY) {
+    uint32_t s = ld_acq(&t->state);
+    bool owned;
+    errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+    errand__stat_add(b, owned, &b->delayed_out, 1);
+    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN) {
+      errand__task_unref(t); /* RUN: it was cancelled while delayed */
+      return;
+    }
+    t->t_ready = errand__now_ns();
+    if (s & ST_DEDICATED) {
+      if (errand__sched_start_dedicated(rt->sched, &t->node) != 0) {
+        errand__task_end_unstarted(t, ERRAND_STATUS_FAULTED, ERRAND_E_SYSTEM,
+                                   "could not start a dedicated thread");
+        errand__task_unref(t); /* RUN */
+      }
+      return;
+    }
+    errand__sched_submit(rt->sched, &t->node, st_level(s), false);
+    return;
+  }
+  if (kind == TIMER_QUEUE) {
+    if (st_status(ld_acq(&t->state)) == ERRAND_STATUS_WAITING_TO_RUN)
+      errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED, ERRAND_E_TIMEOUT,
+                                 "queue timeout of %lld ms expired",
+                                 (long long)t->aux->queue_timeout_ms);
+  } else if (kind == TIMER_RUN) {
+    if (st_status(ld_acq(&t->state)) == ERRAND_STATUS_RUNNING) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "run timeout of %lld ms expired",
+               (long long)t->aux->run_timeout_ms);
+      errand__task_cancel(t, ERRAND_E_TIMEOUT, msg);
+    }
+  }
+  errand__task_unref(t); /* the timer's reference */
+}
+
+/* ---- public: reading a handle ---- */
+
+int errand_task_retain(errand_task *h) {
+  int code;
+  void *obj;
+  if (!errand__ref_inc_checked(&errand__task_table, h, &obj, &code))
+    return errand__err(code, code == ERRAND_E_INVALID
+                                 ? "task handle is NULL or not a task handle"
+                                 : "task handle was released");
+  return 0;
+}
+
+int errand_task_release(errand_task *h) {
+  if (!h)
+    return 0;
+  int code;
+  errand__task *t = errand__task_get(h, &code);
+  if (!t)
+    return code;
+  errand__task_unref(t);
+  return 0;
+}
+
+#define GET_TASK(h, t)                                                         \
+  int code_;                                                                   \
+  errand__task *t = errand__task_get((h), &code_);                             \
+  if (!t)                                                                      \
+    return code_;
+
+int errand_task_id(errand_task *h, uint64_t *out) {
+  GET_TASK(h, t);
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  *out = t->id;
+  return 0;
+}
+
+int errand_task_name(errand_task *h, const char **out) {
+  GET_TASK(h, t);
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  *out = t->aux && t->aux->name ? t->aux->name : "";
+  return 0;
+}
+
+int errand_task_status(errand_task *h, errand_status *out) {
+  GET_TASK(h, t);
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  *out = (errand_status)st_status(ld_acq(&t->state));
+  return 0;
+}
+
+int errand_task_flags(errand_task *h, unsigned *out) {
+  GET_TASK(h, t);
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  unsigned st = st_status(ld_acq(&t->state)), f = 0;
+  if (st >= ERRAND_STATUS_RAN_TO_COMPLETION)
+    f |= ERRAND_FLAG_COMPLETED;
+  if (st == ERRAND_STATUS_RAN_TO_COMPLETION)
+    f |= ERRAND_FLAG_SUCCEEDED;
+  if (st == ERRAND_STATUS_FAULTED)
+    f |= ERRAND_FLAG_FAULTED;
+  if (st == ERRAND_STATUS_CANCELED)
+    f |= ERRAND_FLAG_CANCELED;
+  *out = f;
+  return 0;
+}
+
+int errand_task_priority(errand_task *h, errand_priority *out) {
+  GET_TASK(h, t);
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  *out = (errand_priority)(st_level(ld_acq(&t->state)) + 1);
+  return 0;
+}
+
+int errand_task_result(errand_task *h, void **value) {
+  GET_TASK(h, t);
+  if (!value)
+    return errand__err(ERRAND_E_INVALID, "value is NULL");
+  unsigned st = st_status(ld_acq(&t->state));
+  if (st < ERRAND_STATUS_RAN_TO_COMPLETION)
+    return errand__err(ERRAND_E_PENDING, "task %llu has not completed",
+                       (unsigned long long)t->id);
+  if (st == ERRAND_STATUS_FAULTED)
+    return errand__err(ERRAND_E_FAILED, "task %llu faulted",
+                       (unsigned long long)t->id);
+  if (st == ERRAND_STATUS_CANCELED)
+    return errand__err(ERRAND_E_CANCELED, "task %llu was canceled",
+                       (unsigned long long)t->id);
+  *value = t->result;
+  return 0;
+}
+
+int errand_task_error(errand_task *h, int *code, const char **message) {
+  GET_TASK(h, t);
+  unsigned st = st_status(ld_acq(&t->state));
+  if (st < ERRAND_STATUS_RAN_TO_COMPLETION)
+    return errand__err(ERRAND_E_PENDING, "task %llu has not completed",
+                       (unsigned long long)t->id);
+  errand__error *e = st == ERRAND_STATUS_RAN_TO_COMPLETION ? NULL : ld_acq(&t->err);
+  if (code)
+    *code = e ? e->code : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED : 0);
+  if (message)
+    *message = e ? e->message : (st == ERRAND_STATUS_CANCELED ? "canceled" : "");
+  return 0;
+}
+
+int errand_task_cancel(errand_task *h) {
+  GET_TASK(h, t);
+  errand__task_cancel(t, ERRAND_E_CANCELED, NULL);
+  return 0;
+}
+
+/* ---- public: inside a task ---- */
+
+errand_task *errand_task_current(void) {
+  return tl_current ? errand__task_handle(tl_current) : NULL;
+}
+
+static int require_self(errand__task *t) {
+  if (tl_current != t)
+    return errand__err(ERRAND_E_WRONG_THREAD,
+                       "only task %llu's own function may do this",
+                       (unsigned long long)t->id);
+  return 0;
+}
+
+int errand_task_set_result(errand_task *h, void *value, errand_free_fn free_fn) {
+  GET_TASK(h, t);
+  int rc = require_self(t);
+  if (rc)
+    return rc;
+  if (t->result_free && t->result && t->result != value)
+    t->result_free(t->result);
+  t->result = value;
+  t->result_free = free_fn;
+  return 0;
+}
+
+int errand_task_fail(errand_task *h, int code, const char *fmt, ...) {
+  GET_TASK(h, t);
+  int rc = require_self(t);
+  if (rc)
+    return rc;
+  if (code == 0)
+    code = ERRAND_E_FAILED;
+  errand__error *e;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    e = errand__error_newv(code, fmt, ap);
+    va_end(ap);
+  } else {
+    e = errand__error_new(code, "%s", errand_strerror(code));
+  }
+  /* The task's own message replaces a cancel reason or a child's error. */
+  free(atomic_exchange(&t->err, e));
+  return code;
+}
+
+int errand_task_is_canceled(errand_task *h) {
+  GET_TASK(h, t);
+  return errand__task_is_canceled(t) ? 1 : 0;
+}
+
+/* ---- names ---- */
+
+const char *errand_priority_name(errand_priority p) {
+  switch (p) {
+  case ERRAND_PRIORITY_USER_BLOCKING:
+    return "user-blocking";
+  case ERRAND_PRIORITY_USER_VISIBLE:
+    return "user-visible";
+  case ERRAND_PRIORITY_BACKGROUND:
+    return "background";
+  default:
+    return NULL;
+  }
+}
+
+const char *errand_status_name(errand_status s) {
+  static const char *const names[] = {
+      "Created",         "WaitingToRun", "Running", "WaitingForChildrenToComplete",
+      "RanToCompletion", "Canceled",     "Faulted"};
+  return (unsigned)s < sizeof names / sizeof *names ? names[s] : NULL;
+}
+
+static void tables_init_once(void) {
+  errand__table_set_size(&errand__task_table, sizeof(errand__task));
+  errand__table_set_size(&errand__runtime_table, sizeof(errand__rt));
+}

@@ -1,0 +1,135 @@
+/*
+ * task_int.h — layer 2: the task a caller holds, and the runtime around the
+ * scheduler.
+ *
+ * A task is one 128-byte-or-less record in the handle table.  Everything
+ * that changes after the post lives in one 32-bit state word changed by CAS
+ * (status, cancel request, level, outcome bits), so a status read is one
+ * load and the seven-status machine cannot go backwards: every transition
+ * is a CAS from a non-final status.
+ *
+ * References: a posted task holds LIFE (dropped when it becomes final) and
+ * RUN (dropped when the scheduler is done with its node: after it ran, or
+ * when a cancelled node is popped), plus one per user handle and one per
+ * pending timer.
+ */
+#ifndef ERRAND_TASK_INT_H
+#define ERRAND_TASK_INT_H
+
+#include "sched/sched_int.h"
+
+/* ---- state word ---- */
+#define ST_STATUS_MASK 0x7u
+#define ST_CANCEL_REQ (1u << 3)
+#define ST_LISTENERS (1u << 4)
+#define ST_LEVEL_SHIFT 5u /* 2 bits: current level */
+#define ST_LEVEL_MASK (3u << ST_LEVEL_SHIFT)
+#define ST_BASE_SHIFT 7u /* 2 bits: level given at post */
+#define ST_FIXED (1u << 9)
+#define ST_DEDICATED (1u << 10)
+#define ST_OWN_SHIFT 11u /* 2 bits: how the function itself ended */
+#define ST_OWN_MASK (3u << ST_OWN_SHIFT)
+#define ST_CHILD_FAULT (1u << 13)
+
+enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
+
+static inline unsigned st_status(uint32_t s) { return s & ST_STATUS_MASK; }
+static inline bool st_final(uint32_t s) {
+  return st_status(s) >= ERRAND_STATUS_RAN_TO_COMPLETION;
+}
+static inline unsigned st_level(uint32_t s) {
+  return (s & ST_LEVEL_MASK) >> ST_LEVEL_SHIFT;
+}
+
+typedef struct errand__rt errand__rt;
+typedef struct errand__listener errand__listener;
+
+/* Fields most tasks never use, allocated only when one is set. */
+typedef struct errand__aux {
+  char *name;
+  errand_free_fn arg_free;
+  int64_t queue_timeout_ms, run_timeout_ms;
+  uint64_t delay_timer, queue_timer, run_timer; /* timer ids, 0 = none */
+} errand__aux;
+
+typedef struct errand__task {
+  errand__slot slot; /* first: the handle table's header */
+  errand__node node;
+  _Atomic uint32_t state;
+  /* 1 while the function has not returned, + 1 per attached child that is
+   * not final; the task becomes final when it drops to 0. */
+  _Atomic uint32_t pending;
+  errand_fn fn;
+  void *arg;
+  void *result;
+  errand_free_fn result_free;
+  _Atomic(errand__error *) err;
+  errand__rt *rt;
+  struct errand__task *parent;
+  uint64_t id;
+  uint64_t t_ready; /* when it became ready to run, for the wait histogram */
+  errand__listener *listeners; /* under the task's stripe lock */
+  errand__aux *aux;
+} errand__task;
+
+_Static_assert(sizeof(errand__task) <= 128, "a task record fits in 128 bytes");
+
+enum { RT_RUNNING = 0, RT_DRAINING = 1, RT_CANCELING = 2 };
+
+struct errand__rt {
+  errand__slot slot;
+  errand__sched *sched;
+  _Atomic uint64_t next_id;
+  _Atomic int phase;
+  _Atomic int drained; /* a shutdown saw every task final */
+};
+
+/* ---- lookups with the error message set ---- */
+errand__task *errand__task_get(errand_task *h, int *code);
+errand__rt *errand__rt_get(errand_runtime *h, int *code);
+static inline errand_task *errand__task_handle(errand__task *t) {
+  return errand__handle_of(&errand__task_table, t);
+}
+void errand__tables_init(void);
+
+/* ---- lifecycle (task.c) ---- */
+void errand__task_unref(errand__task *t);
+/* The scheduler's run callback. */
+void errand__task_run_node(void *ctx, errand__node *n);
+uint64_t errand__task_seq(errand__node *n);
+/* Ends a task that never started (cancel, queue timeout, start failure).
+ * Returns false when it already started or ended. */
+bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
+                                const char *fmt, ...) ERRAND_PRINTF(4, 5);
+/* Requests cancellation of a running task with a reason (kept as its error
+ * if it ends CANCELED), or cancels it if it has not started. */
+void errand__task_cancel(errand__task *t, int code, const char *reason);
+bool errand__task_is_canceled(errand__task *t);
+/* Gives back one pending token (a child that will never exist). */
+void errand__task_drop_pending(errand__task *t);
+errand__task *errand__task_current_rec(void);
+void errand__task_timer_fired(void *ctx, uint64_t kind);
+enum { TIMER_DELAY = 1, TIMER_QUEUE = 2, TIMER_RUN = 3 };
+
+/* ---- listeners (listener.c) ---- */
+enum { LISTEN_COMPLETE = 1u, LISTEN_CANCEL = 2u };
+struct errand__listener {
+  errand__listener *next;
+  unsigned kinds;
+  errand__parker *parker; /* unparked when fired */
+};
+/* Adds l to t.  Returns false (and adds nothing) if l waits for completion
+ * and t is already final. */
+bool errand__listen(errand__task *t, errand__listener *l);
+void errand__unlisten(errand__task *t, errand__listener *l);
+/* Called once, by whoever made t final. */
+void errand__fire_complete(errand__task *t);
+void errand__fire_cancel(errand__task *t);
+
+/* ---- waiting (wait.c) ---- */
+/* Parks the calling thread until one of ts is final, or deadline, or the
+ * caller's own task is cancelled.  Helps run queued work on a worker. */
+int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
+                         bool poll, size_t *index);
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * wait.c — wait for one, all or any tasks, with a timeout.
+ *
+ * A waiter enlists one listener per task (and a cancel listener on its own
+ * task and its ancestors), re-checks, then parks.  On a pool worker it first
+ * runs queued work instead (newest local task first, so fork-join stays
+ * depth-first and a worker never blocks on a task that sits in its own
+ * queue); that is what lets recursive fork-join finish with one worker.
+ * A worker that waits also enters the idle list, so a post wakes it to help.
+ */
+#include "task/task_int.h"
+
+#include <stdlib.h>
+
+/* Deepest nesting of help-while-wait before a waiter just blocks: bounds
+ * stack use when waits nest inside helped tasks. */
+#define MAX_HELP_DEPTH 200
+#define MAX_CANCEL_CHAIN 8
+
+static _Thread_local int help_depth;
+
+static bool any_final(errand__task *const *ts, size_t n, size_t *index) {
+  for (size_t i = 0; i < n; i++) {
+    if (st_final(ld_acq(&ts[i]->state))) {
+      if (index)
+        *index = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
+                         bool poll, size_t *index) {
+  if (any_final(ts, n, index))
+    return 0;
+  if (poll)
+    return ERRAND_E_TIMEOUT;
+  errand__task *self = errand__task_current_rec();
+  errand__worker *w = errand__sched_worker_current();
+  errand__parker *parker =
+      w ? errand__sched_worker_parker(w) : errand__parker_self();
+
+  errand__listener small[4];
+  errand__listener *ls = n <= 4 ? small : malloc(n * sizeof *ls);
+  if (!ls)
+    return errand__err(ERRAND_E_NOMEM, "no memory for %zu waiters", n);
+  errand__listener cl[MAX_CANCEL_CHAIN];
+  errand__task *chain[MAX_CANCEL_CHAIN];
+  size_t nchain = 0;
+  bool registered = false;
+  int rc = 0;
+
+  for (;;) {
+    if (any_final(ts, n, index))
+      break;
+    if (self && errand__task_is_canceled(self)) {
+      rc = errand__err(ERRAND_E_CANCELED, "the waiting task was canceled");
+      break;
+    }
+    uint64_t now = 0;
+    if (deadline && (now = errand__now_ns()) >= deadline) {
+      rc = errand__err(ERRAND_E_TIMEOUT, "wait timed out");
+      break;
+    }
+    bool can_help = w && help_depth < MAX_HELP_DEPTH;
+    if (can_help) {
+      errand__node *node = errand__sched_find_work(w, true);
+      if (node) {
+        help_depth++;
+        errand__sched_run_node(w, node);
+        help_depth--;
+        continue;
+      }
+    }
+    if (!registered) {
+      registered = true;
+      bool done = false;
+      for (size_t i = 0; i < n; i++) {
+        ls[i] = (errand__listener){.kinds = LISTEN_COMPLETE, .parker = parker};
+        if (!errand__listen(ts[i], &ls[i])) {
+          ls[i].kinds = 0; /* not enlisted */
+          done = true;
+        }
+      }
+      for (errand__task *a = self; a && nchain < MAX_CANCEL_CHAIN; a = a->parent) {
+        cl[nchain] = (errand__listener){.kinds = LISTEN_CANCEL, .parker = parker};
+        errand__listen(a, &cl[nchain]);
+        chain[nchain++] = a;
+      }
+      if (done)
+        continue;
+      continue; /* re-check after enlisting, before parking */
+    }
+    if (can_help) {
+      errand__sched_idle_enter(w);
+      /* A post that came before we were idle would not wake us. */
+      errand__node *node = errand__sched_find_work(w, true);
+      if (node) {
+        errand__sched_idle_leave(w);
+        help_depth++;
+        errand__sched_run_node(w, node);
+        help_depth--;
+        continue;
+      }
+    }
+    /* Deep cancel chains are not all enlisted: look again now and then. */
+    uint64_t dl = deadline;
+    if (self && self->parent && nchain == MAX_CANCEL_CHAIN) {
+      uint64_t soon = (now ? now : errand__now_ns()) + 10000000u;
+      if (!dl || soon < dl)
+        dl = soon;
+    }
+    errand__park(parker, dl);
+    if (can_help)
+      errand__sched_idle_leave(w);
+  }
+  if (registered) {
+    for (size_t i = 0; i < n; i++)
+      if (ls[i].kinds)
+        errand__unlisten(ts[i], &ls[i]);
+    for (size_t i = 0; i < nchain; i++)
+      errand__unlisten(chain[i], &cl[i]);
+  }
+  if (ls != small)
+    free(ls);
+  return rc;
+}
+
+/* ---- public ---- */
+
+static int lookup_all(errand_task *const *hs, size_t n, errand__task **out) {
+  for (size_t i = 0; i < n; i++) {
+    int code;
+    out[i] = errand__task_get(hs[i], &code);
+    if (!out[i])
+      return errand__err(code, "tasks[%zu]: %s", i, errand_last_error());
+  }
+  return 0;
+}
+
+int errand_wait(errand_task *h, int64_t timeout_ms) {
+  int code;
+  errand__task *t = errand__task_get(h, &code);
+  if (!t)
+    return code;
+  return errand__wait_any_rec(&t, 1, errand__deadline(timeout_ms),
+                              timeout_ms == 0, NULL);
+}
+
+int errand_wait_all(errand_task *const *tasks, size_t n, int64_t timeout_ms) {
+  if (n == 0)
+    return 0;
+  if (!tasks)
+    return errand__err(ERRAND_E_INVALID, "tasks is NULL");
+  errand__task *small[16];
+  errand__task **ts = n <= 16 ? small : malloc(n * sizeof *ts);
+  if (!ts)
+    return errand__err(ERRAND_E_NOMEM, "no memory to wait for %zu tasks", n);
+  int rc = lookup_all(tasks, n, ts);
+  uint64_t deadline = errand__deadline(timeout_ms);
+  /* All = each in turn: one listener at a time however many tasks. */
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = errand__wait_any_rec(&ts[i], 1, deadline, timeout_ms == 0, NULL);
+  if (ts != small)
+    free(ts);
+  return rc;
+}
+
+int errand_wait_any(errand_task *const *tasks, size_t n, int64_t timeout_ms,
+                    size_t *index) {
+  if (!tasks || n == 0)
+    return errand__err(ERRAND_E_INVALID, "wait_any needs at least one task");
+  errand__task *small[16];
+  errand__task **ts = n <= 16 ? small : malloc(n * sizeof *ts);
+  if (!ts)
+    return errand__err(ERRAND_E_NOMEM, "no memory to wait for %zu tasks", n);
+  int rc = lookup_all(tasks, n, ts);
+  if (rc == 0)
+    rc = errand__wait_any_rec(ts, n, errand__deadline(timeout_ms),
+                              timeout_ms == 0, index);
+  if (ts != small)
+    free(ts);
+  return rc;
+}
+
+int errand_task_sleep(errand_task *h, int64_t ms) {
+  int code;
+  errand__task *t = errand__task_get(h, &code);
+  if (!t)
+    return code;
+  if (errand__task_current_rec() != t)
+    return errand__err(ERRAND_E_WRONG_THREAD,
+                       "errand_task_sleep: only task %llu's own function may "
+                       "sleep on it",
+                       (unsigned long long)t->id);
+  if (ms < 0)
+    return errand__err(ERRAND_E_INVALID, "sleep of %lld ms",
+                       (long long)ms);
+  errand__worker *w = errand__sched_worker_current();
+  errand__parker *parker =
+      w ? errand__sched_worker_parker(w) : errand__parker_self();
+  uint64_t deadline = errand__deadline(ms);
+  errand__listener cl[MAX_CANCEL_CHAIN];
+  errand__task *chain[MAX_CANCEL_CHAIN];
+  size_t nchain = 0;
+  for (errand__task *a = t; a && nchain < MAX_CANCEL_CHAIN; a = a->parent) {
+    cl[nchain] = (errand__listener){.kinds = LISTEN_CANCEL, .parker = parker};
+    errand__listen(a, &cl[nchain]);
+    chain[nchain++] = a;
+  }
+  int rc = 0;
+  for (;;) {
+    if (errand__task_is_canceled(t)) {
+      rc = ERRAND_E_CANCELED;
+      break;
+    }
+    uint64_t now = errand__now_ns();
+    if (now >= deadline)
+      break;
+    uint64_t dl = deadline;
+    if (nchain == MAX_CANCEL_CHAIN && now + 10000000u < dl)
+      dl = now + 10000000u;
+    errand__park(parker, dl);
+  }
+  for (size_t i = 0; i < nchain; i++)
+    errand__unlisten(chain[i], &cl[i]);
+  return rc;
+}
