@@ -83,9 +83,13 @@ errand__sched *errand__sched_of(errand__worker *w) { return w->s; }
 /* ---- waking ---- */
 
 void errand__sched_notify(errand__sched *s, int n) {
-  /* seq_cst fence: our node is published before we read nidle; pairs with
-   * the fence in idle_enter (see the file comment). */
+  /* seq_cst fence: our node is published before we read nspinning and
+   * nidle; pairs with the fence in idle_enter (see the file comment). */
   atomic_thread_fence(memory_order_seq_cst);
+  /* A spinning worker will find the node, and wakes a helper if it finds
+   * more than one (see worker_main). */
+  if (ld_rlx(&s->nspinning) > 0)
+    return;
   while (n-- > 0 && ld_rlx(&s->nidle) > 0) {
     errand__worker *w = NULL;
     pthread_mutex_lock(&s->idle_mu);
@@ -162,7 +166,10 @@ static void inj_append_locked(errand__sched *s, errand__node *head,
   else
     s->inj_head[level] = head;
   s->inj_tail[level] = tail;
-  atomic_fetch_or_explicit(&s->inj_mask, 1u << level, memory_order_release);
+  /* Read first: workers poll this word, so do not dirty its line when the
+   * bit is already set (the mutex orders it with the list itself). */
+  if (!(ld_rlx(&s->inj_mask) & (1u << level)))
+    atomic_fetch_or_explicit(&s->inj_mask, 1u << level, memory_order_release);
 }
 
 void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
@@ -195,8 +202,11 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
   errand__sched_notify(s, count > (size_t)s->nslots ? s->nslots : (int)count);
 }
 
-static errand__node *inj_pop(errand__sched *s, unsigned level) {
-  pthread_mutex_lock(&s->inj_mu);
+/* Most nodes a worker moves from the injection queue to its own deque in
+ * one lock round: amortises the lock over a burst of posts from outside. */
+#define INJ_BATCH 32
+
+static errand__node *inj_pop_locked(errand__sched *s, unsigned level) {
   errand__node *n = s->inj_head[level];
   if (n) {
     s->inj_head[level] = n->next;
@@ -206,6 +216,32 @@ static errand__node *inj_pop(errand__sched *s, unsigned level) {
                                 memory_order_relaxed);
     }
     n->next = NULL;
+  }
+  return n;
+}
+
+static errand__node *inj_pop(errand__sched *s, unsigned level) {
+  pthread_mutex_lock(&s->inj_mu);
+  errand__node *n = inj_pop_locked(s, level);
+  pthread_mutex_unlock(&s->inj_mu);
+  return n;
+}
+
+/* Takes the oldest node of level for w, and moves up to INJ_BATCH of the
+ * ones behind it into w's deque, oldest first, stopping at a movable node
+ * (those stay where requeue can reach them).  Order is kept: w runs its
+ * deque before it looks at the injection queue of that level again. */
+static errand__node *inj_take(errand__worker *w, unsigned level) {
+  errand__sched *s = w->s;
+  pthread_mutex_lock(&s->inj_mu);
+  errand__node *n = inj_pop_locked(s, level);
+  if (n && errand__deque_empty(&w->dq[level])) {
+    for (int i = 0; i < INJ_BATCH; i++) {
+      errand__node *m = s->inj_head[level];
+      if (!m || s->cfg.movable(m) || !errand__deque_push(&w->dq[level], m))
+        break;
+      inj_pop_locked(s, level);
+    }
   }
   pthread_mutex_unlock(&s->inj_mu);
   return n;
@@ -286,7 +322,7 @@ static errand__node *take_level(errand__worker *w, unsigned l, bool lifo) {
   if (n)
     return n;
   if (ld_acq(&s->inj_mask) & (1u << l)) {
-    n = inj_pop(s, l);
+    n = inj_take(w, l);
     if (n)
       return n;
   }
@@ -372,10 +408,19 @@ static void *worker_main(void *arg) {
       continue;
     }
     errand__node *n = errand__sched_find_work(w, false);
-    for (int i = 0; !n && i < SPIN_ROUNDS && !ld_rlx(&s->stop); i++) {
-      errand__cpu_relax();
-      if ((i & 31) == 31)
-        n = errand__sched_find_work(w, false);
+    if (!n) {
+      /* Spin a while before parking: posts that come soon cost no wake-up.
+       * The last spinner to find work wakes another worker if more is
+       * queued, so a burst ramps the pool up one worker at a time. */
+      atomic_fetch_add(&s->nspinning, 1);
+      for (int i = 0; !n && i < SPIN_ROUNDS && !ld_rlx(&s->stop); i++) {
+        errand__cpu_relax();
+        if ((i & 31) == 31)
+          n = errand__sched_find_work(w, false);
+      }
+      if (atomic_fetch_sub(&s->nspinning, 1) == 1 && n &&
+          errand__sched_has_work(s))
+        errand__sched_notify(s, 1);
     }
     if (n) {
       errand__sched_run_node(w, n);

@@ -28,6 +28,9 @@ typedef struct errand__worker errand__worker;
 typedef void (*errand__run_fn)(void *ctx, errand__node *n);
 /* Post-order key of a node, to keep FIFO order when nodes move levels. */
 typedef uint64_t (*errand__seq_fn)(errand__node *n);
+/* True for a node whose level may change while queued: it must stay in the
+ * injection queue, where errand__sched_requeue can find it. */
+typedef bool (*errand__movable_fn)(errand__node *n);
 
 typedef struct errand__sched_config {
   int workers;          /* >= 1 */
@@ -35,6 +38,7 @@ typedef struct errand__sched_config {
   int max_compensating; /* >= 0 */
   errand__run_fn run;
   errand__seq_fn seq;
+  errand__movable_fn movable;
   void *ctx;
 } errand__sched_config;
 

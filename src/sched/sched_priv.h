@@ -77,6 +77,10 @@ struct errand__sched {
   errand__node *inj_head[ERRAND__LEVELS], *inj_tail[ERRAND__LEVELS];
   _Atomic uint32_t inj_mask;
 
+  /* workers looking for work without being parked; a post need not wake
+   * anyone while one is */
+  _Atomic int nspinning;
+
   /* idle workers, under idle_mu */
   pthread_mutex_t idle_mu;
   errand__worker *idle_head;

@@ -41,6 +41,7 @@ int errand_runtime_create(const errand_runtime_options *opts,
                                                     : o->max_compensating,
       .run = errand__task_run_node,
       .seq = errand__task_seq,
+      .movable = errand__task_movable,
       .ctx = rt,
   };
   int rc = errand__sched_create(&cfg, &rt->sched);

@@ -44,6 +44,13 @@ uint64_t errand__task_seq(errand__node *n) {
   return container_of(n, errand__task, node)->id;
 }
 
+/* A task whose level follows a signal must stay where requeue finds it.
+ * (Signals come with the next layer; until then every task is fixed.) */
+bool errand__task_movable(errand__node *n) {
+  (void)n;
+  return false;
+}
+
 /* ---- references ---- */
 
 void errand__task_unref(errand__task *t) {

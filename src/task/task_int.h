@@ -97,6 +97,7 @@ void errand__task_unref(errand__task *t);
 /* The scheduler's run callback. */
 void errand__task_run_node(void *ctx, errand__node *n);
 uint64_t errand__task_seq(errand__node *n);
+bool errand__task_movable(errand__node *n);
 /* Ends a task that never started (cancel, queue timeout, start failure).
  * Returns false when it already started or ended. */
 bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
