@@ -146,6 +146,9 @@ enum {
 
 typedef struct errand_runtime errand_runtime;
 typedef struct errand_task errand_task;
+typedef struct errand_loop errand_loop;
+typedef struct errand_controller errand_controller;
+typedef struct errand_signal errand_signal;
 
 /* Zero-initialise, then set what you need; zero always means "default".
  * The reserved room lets later versions add fields without breaking you. */
@@ -193,6 +196,7 @@ ERRAND_EXPORT int errand_runtime_shutdown(errand_runtime *rt,
 
 /* Drains (as ERRAND_SHUTDOWN_DRAIN with no deadline, unless a shutdown
  * already finished), joins every thread errand started and frees the runtime.
+ * Its loops must be destroyed first (E_STATE otherwise).
  * Task handles you still hold stay valid for reading status, result and
  * error, and must still be released.  NULL does nothing and returns 0.
  * Must not be called from one of the runtime's own tasks (E_WRONG_THREAD). */
@@ -235,7 +239,14 @@ typedef struct errand_post_options {
   /* Called once with arg when errand is done with it: after the function
    * returned, or when the task ends without running.  NULL = arg is yours. */
   errand_free_fn arg_free;
-  uint64_t reserved[8];
+  /* Bind the task to a signal (borrowed for the call; errand keeps its own
+   * reference).  Aborting the signal cancels the task with the abort reason
+   * as its error.  With priority left at 0 the task takes the signal's
+   * priority and follows its changes while queued; with a priority given,
+   * the signal only aborts.  Posting to an aborted signal gives a task that
+   * is CANCELED at once and never runs. */
+  errand_signal *signal;
+  uint64_t reserved[7];
 } errand_post_options;
 
 /* Posts fn(self, arg) to run in the background.  opts may be NULL.
@@ -329,6 +340,13 @@ ERRAND_EXPORT int errand_task_is_canceled(errand_task *self);
  * canceled.  From a thread that is not running self: E_WRONG_THREAD. */
 ERRAND_EXPORT int errand_task_sleep(errand_task *self, int64_t ms);
 
+/* Emits an event from a running task: name (copied) and len bytes of data
+ * (copied; may be NULL when len is 0).  Subscribers get it on their loop, in
+ * emit order, and always before the task's completion callbacks on that
+ * loop.  Only from self's own function (E_WRONG_THREAD otherwise). */
+ERRAND_EXPORT int errand_task_emit(errand_task *self, const char *name,
+                                   const void *data, size_t len);
+
 /* Marks the calling pool task as blocked outside errand (I/O, a lock...).
  * While at least one worker is inside such a region the runtime may start a
  * compensating worker so the pool keeps its parallelism.  Calls nest; each
@@ -356,6 +374,135 @@ ERRAND_EXPORT int errand_wait_all(errand_task *const *tasks, size_t n,
  * the position of one that is (the lowest such position at that moment). */
 ERRAND_EXPORT int errand_wait_any(errand_task *const *tasks, size_t n,
                                   int64_t timeout_ms, size_t *index);
+
+/* ------------------------------------------------------------------------ */
+/* Signals and controllers (seed 004's TaskController / TaskSignal)          */
+/* ------------------------------------------------------------------------ */
+
+/* A controller owns one signal and is the only one that can abort it or
+ * change its priority; anyone holding the signal can bind tasks to it and
+ * listen to it.  Both are reference counted handles. */
+
+/* Creates a controller whose signal has priority (0 = user-visible). */
+ERRAND_EXPORT int errand_controller_create(errand_priority priority,
+                                           errand_controller **out);
+/* NULL does nothing.  Releasing the controller does not abort its signal. */
+ERRAND_EXPORT int errand_controller_release(errand_controller *c);
+/* A new reference to the controller's signal (release it when done). */
+ERRAND_EXPORT int errand_controller_signal(errand_controller *c,
+                                           errand_signal **out);
+/* Aborts the signal once (later calls return E_STATE and change nothing):
+ * every bound task that has not started is CANCELED with (code, reason) as
+ * its error and never runs; running ones see the cancellation.  Abort
+ * listeners are called once.  code 0 means ERRAND_E_CANCELED; reason NULL
+ * means "aborted". */
+ERRAND_EXPORT int errand_controller_abort(errand_controller *c, int code,
+                                          const char *reason);
+/* Changes the signal's priority: every bound task that follows it and is
+ * still queued moves to the new level, keeping post order among the tasks
+ * of that level; then priority-change listeners get (previous, new).  The
+ * same priority again is a no-op without an event.  E_STATE after abort. */
+ERRAND_EXPORT int errand_controller_set_priority(errand_controller *c,
+                                                 errand_priority priority);
+
+ERRAND_EXPORT int errand_signal_retain(errand_signal *s);
+/* NULL does nothing. */
+ERRAND_EXPORT int errand_signal_release(errand_signal *s);
+ERRAND_EXPORT int errand_signal_priority(errand_signal *s,
+                                         errand_priority *out);
+/* *out = 1 if the signal was aborted, else 0. */
+ERRAND_EXPORT int errand_signal_aborted(errand_signal *s, int *out);
+/* The abort reason: E_STATE if the signal is not aborted.  message is
+ * borrowed while you hold s. */
+ERRAND_EXPORT int errand_signal_reason(errand_signal *s, int *code,
+                                       const char **message);
+
+/* Listener kinds and their callbacks.  loop NULL: the callback runs on the
+ * thread that aborts / changes the priority, before that call returns;
+ * otherwise it runs on the loop's thread.  A listener lives as long as the
+ * signal. */
+typedef void (*errand_abort_fn)(errand_signal *s, int code,
+                                const char *reason, void *arg);
+typedef void (*errand_priority_fn)(errand_signal *s, errand_priority previous,
+                                   errand_priority current, void *arg);
+/* If the signal is already aborted, fn is called at once (as above). */
+ERRAND_EXPORT int errand_signal_on_abort(errand_signal *s, errand_loop *loop,
+                                         errand_abort_fn fn, void *arg);
+ERRAND_EXPORT int errand_signal_on_priority_change(errand_signal *s,
+                                                   errand_loop *loop,
+                                                   errand_priority_fn fn,
+                                                   void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Loops: delivery on the owner's thread (seed 001's `complete`)             */
+/* ------------------------------------------------------------------------ */
+
+/* A loop is a queue of things to run on one thread — its owner, the thread
+ * that created it: completion callbacks, task events, poll ticks and tasks
+ * posted to it with errand_loop_post.  Its file descriptor is readable while
+ * it has something ready, so it fits any event loop (poll, epoll, libuv's
+ * uv_poll_t, GLib's g_unix_fd_add, Node).  Calls marked "owner" below return
+ * E_WRONG_THREAD on any other thread. */
+ERRAND_EXPORT int errand_loop_create(errand_runtime *rt, errand_loop **out);
+/* Owner.  Frees everything still queued without running it; a callback never
+ * runs after this.  Tasks posted to the loop and not yet run end CANCELED.
+ * NULL does nothing. */
+ERRAND_EXPORT int errand_loop_destroy(errand_loop *loop);
+/* The descriptor to watch for readability (owned by the loop: do not close
+ * or read it). */
+ERRAND_EXPORT int errand_loop_fd(errand_loop *loop, int *fd);
+/* Owner.  Runs what is ready, at most max items (0 = 64): deliveries first,
+ * in arrival order, then loop tasks by priority, FIFO within a level.  Then
+ * returns (so one busy level cannot freeze the owner); *ran (may be NULL)
+ * gets the count.  The fd stays readable if more is ready. */
+ERRAND_EXPORT int errand_loop_run_pending(errand_loop *loop, int max, int *ran);
+/* Owner.  For programs without an event loop: runs the loop until t is final
+ * (and its completion callbacks on this loop ran) or timeout_ms passes. */
+ERRAND_EXPORT int errand_loop_run_until(errand_loop *loop, errand_task *t,
+                                        int64_t timeout_ms);
+
+/* Posts fn to run on the loop's thread (from any thread), with the options
+ * of errand_post (mode and parent are not allowed: E_INVALID).  Same handle,
+ * statuses, waiting and cancellation as a pool task. */
+ERRAND_EXPORT int errand_loop_post(errand_loop *loop, errand_fn fn, void *arg,
+                                   const errand_post_options *opts,
+                                   errand_task **out);
+
+/* ------------------------------------------------------------------------ */
+/* Continuations, events and polling                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Runs once when t is final.  task is a borrowed handle valid during the
+ * call: read its status, result and error. */
+typedef void (*errand_then_fn)(errand_task *task, void *arg);
+/* loop NULL: on a pool thread of t's runtime.  If t is already final it is
+ * scheduled at once.  Errors: E_INVALID, E_RELEASED, E_NOMEM. */
+ERRAND_EXPORT int errand_task_then(errand_task *t, errand_loop *loop,
+                                   errand_then_fn fn, void *arg);
+
+/* Node-style completion: err is 0 and value the result on success;
+ * otherwise err is the error code (ERRAND_E_CANCELED for a cancel) and
+ * message its text, value NULL.  message and value are borrowed for the
+ * call. */
+typedef void (*errand_callback_fn)(int err, const char *message, void *value,
+                                   void *arg);
+ERRAND_EXPORT int errand_task_callback(errand_task *t, errand_loop *loop,
+                                       errand_callback_fn cb, void *arg);
+
+/* Receives the events t emits (see errand_task_emit); data is borrowed for
+ * the call.  On loop (NULL: on the emitting thread, synchronously). */
+typedef void (*errand_event_fn)(errand_task *task, const char *name,
+                                const void *data, size_t len, void *arg);
+ERRAND_EXPORT int errand_task_on_event(errand_task *t, errand_loop *loop,
+                                       errand_event_fn fn, void *arg);
+
+/* Seed 000's Pending: calls fn on the loop every interval_ms while t is not
+ * final; fn returning 0 stops the polling (the task is not touched).  The
+ * polling also stops once t is final. */
+typedef int (*errand_poll_fn)(errand_task *task, void *arg);
+ERRAND_EXPORT int errand_task_poll(errand_task *t, errand_loop *loop,
+                                   int64_t interval_ms, errand_poll_fn fn,
+                                   void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Numbers                                                                   */

@@ -35,6 +35,15 @@ int errand__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
                          const char *name);
 void errand__thread_join(pthread_t t);
 
+/* A wake-up descriptor for event loops (eventfd on Linux): readable while
+ * signalled.  Returns the fd or -1. */
+int errand__wakefd_open(void);
+void errand__wakefd_signal(int fd);
+void errand__wakefd_drain(int fd);
+/* Waits until fd is readable or timeout_ms passes (negative = forever). */
+void errand__wakefd_wait(int fd, int64_t timeout_ms);
+void errand__wakefd_close(int fd);
+
 /* One pause instruction: spinning politely. */
 static inline void errand__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

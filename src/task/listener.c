@@ -21,10 +21,12 @@ static void stripes_init(void) {
     pthread_mutex_init(&stripes[i], NULL);
 }
 
-static pthread_mutex_t *stripe(errand__task *t) {
+pthread_mutex_t *errand__task_stripe(errand__task *t) {
   pthread_once(&stripes_once, stripes_init);
   return &stripes[t->slot.index % STRIPES];
 }
+
+#define stripe errand__task_stripe
 
 bool errand__listen(errand__task *t, errand__listener *l) {
   pthread_mutex_t *m = stripe(t);
@@ -55,13 +57,37 @@ void errand__unlisten(errand__task *t, errand__listener *l) {
 void errand__fire_complete(errand__task *t) {
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
-  errand__listener *l = t->listeners;
+  errand__listener *l = t->listeners, *calls = NULL;
   t->listeners = NULL;
-  /* Unpark under the lock: a waiter unlistens under the same lock before
-   * its stack frame (where l lives) goes away. */
-  for (; l; l = l->next)
-    errand__unpark(l->parker);
+  /* The list was pushed newest first: reverse it so listeners fire in the
+   * order they enlisted (a loop sees completion callbacks in that order). */
+  errand__listener *fifo = NULL;
+  while (l) {
+    errand__listener *next = l->next;
+    l->next = fifo;
+    fifo = l;
+    l = next;
+  }
+  errand__listener **tail = &calls;
+  for (l = fifo; l;) {
+    errand__listener *next = l->next;
+    if (l->fire) {
+      l->next = NULL;
+      *tail = l;
+      tail = &l->next;
+    } else {
+      /* Unpark under the lock: a waiter unlistens under the same lock
+       * before its stack frame (where l lives) goes away. */
+      errand__unpark(l->parker);
+    }
+    l = next;
+  }
   pthread_mutex_unlock(m);
+  while (calls) {
+    errand__listener *next = calls->next;
+    calls->fire(calls, t); /* frees calls */
+    calls = next;
+  }
 }
 
 void errand__fire_cancel(errand__task *t) {
@@ -70,7 +96,8 @@ void errand__fire_cancel(errand__task *t) {
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
   for (errand__listener *l = t->listeners; l; l = l->next)
-    if (l->kinds & LISTEN_CANCEL)
+    if ((l->kinds & LISTEN_CANCEL) && l->parker)
       errand__unpark(l->parker);
   pthread_mutex_unlock(m);
 }
+

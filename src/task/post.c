@@ -13,7 +13,7 @@
 
 #define MAX_MS (INT64_C(1) << 40) /* about 35 years: beyond is a bug */
 
-static int check_options(const errand_post_options *o) {
+int errand__check_post_options(const errand_post_options *o) {
   if ((unsigned)o->priority > ERRAND_PRIORITY_BACKGROUND)
     return errand__err(ERRAND_E_INVALID, "priority %d is not an errand_priority",
                        (int)o->priority);
@@ -32,9 +32,10 @@ static int check_options(const errand_post_options *o) {
   return 0;
 }
 
-static bool needs_aux(const errand_post_options *o) {
+static bool needs_aux(const errand_post_options *o,
+                      const errand__post_target *tg) {
   return o->name || o->arg_free || o->queue_timeout_ms || o->run_timeout_ms ||
-         o->delay_ms;
+         o->delay_ms || (tg && (tg->signal || tg->loop));
 }
 
 /* Takes one pending token on parent, unless it already ended. */
@@ -49,14 +50,14 @@ static bool attach(errand__task *parent) {
 
 /* Builds a task that is not yet scheduled.  On error nothing remains. */
 static int build(errand__rt *rt, errand_fn fn, void *arg,
-                 const errand_post_options *o, errand__task *parent,
-                 bool want_handle, errand__task **out) {
+                 const errand_post_options *o, const errand__post_target *tg,
+                 errand__task *parent, bool want_handle, errand__task **out) {
   /* LIFE + RUN + the caller's handle + the queue timer's */
   uint32_t refs = 2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
   errand__task *t = errand__table_alloc(&errand__task_table, refs);
   if (!t)
     return errand__err(ERRAND_E_NOMEM, "no memory for a task record");
-  if (needs_aux(o)) {
+  if (needs_aux(o, tg)) {
     t->aux = calloc(1, sizeof *t->aux);
     if (!t->aux || (o->name && !(t->aux->name = strdup(o->name)))) {
       if (t->aux)
@@ -71,7 +72,13 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
     t->aux->queue_timeout_ms = o->queue_timeout_ms;
     t->aux->run_timeout_ms = o->run_timeout_ms;
   }
-  unsigned level = o->priority ? (unsigned)o->priority - 1u : 1u;
+  unsigned level = o->priority                    ? (unsigned)o->priority - 1u
+                   : tg && tg->signal ? tg->signal_level
+                                                  : 1u;
+  if (tg && t->aux) {
+    t->aux->signal = tg->signal;
+    t->aux->loop = tg->loop;
+  }
   t->fn = fn;
   t->arg = arg;
   t->rt = rt;
@@ -106,10 +113,20 @@ static int timers_needed(const errand_post_options *o) {
  * thread that cannot start, which faults the task. */
 static void schedule(errand__rt *rt, errand__task *t,
                      const errand_post_options *o, uint64_t now) {
+  bool hooked = t->aux && (t->aux->signal || t->aux->loop);
   bool owned;
   errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   errand__stat_add(b, owned, &b->posted, 1);
   t->t_ready = now;
+  if (t->aux && t->aux->signal && !errand__task_hooks.bind(t)) {
+    int nt = timers_needed(o);
+    if (nt)
+      errand__timer_unreserve(rt->sched, (size_t)nt);
+    if (o->queue_timeout_ms)
+      errand__task_unref(t); /* the queue timer's, never added */
+    errand__task_unref(t); /* RUN */
+    return;
+  }
   if (o->queue_timeout_ms)
     t->aux->queue_timer = errand__timer_add(
         rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
@@ -119,6 +136,10 @@ static void schedule(errand__rt *rt, errand__task *t,
     t->aux->delay_timer = errand__timer_add(
         rt->sched, now + (uint64_t)o->delay_ms * 1000000u,
         errand__task_timer_fired, t, TIMER_DELAY);
+    return;
+  }
+  if (hooked) {
+    errand__task_hooks.submit(t);
     return;
   }
   if (o->mode == ERRAND_MODE_DEDICATED) {
@@ -132,7 +153,7 @@ static void schedule(errand__rt *rt, errand__task *t,
   errand__sched_submit(rt->sched, &t->node, st_level(ld_rlx(&t->state)), false);
 }
 
-static int check_rt(errand_runtime *h, errand__rt **out) {
+int errand__rt_for_post(errand_runtime *h, errand__rt **out) {
   int code;
   errand__rt *rt = errand__rt_get(h, &code);
   if (!rt)
@@ -171,19 +192,10 @@ static void detach(errand__task *parent) {
     errand__task_drop_pending(parent);
 }
 
-int errand_post(errand_runtime *h, errand_fn fn, void *arg,
-                const errand_post_options *opts, errand_task **out) {
-  static const errand_post_options defaults;
-  const errand_post_options *o = opts ? opts : &defaults;
-  errand__tables_init();
-  if (!fn)
-    return errand__err(ERRAND_E_INVALID, "fn is NULL");
-  int rc = check_options(o);
-  if (rc)
-    return rc;
-  errand__rt *rt;
-  if ((rc = check_rt(h, &rt)))
-    return rc;
+int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
+                      const errand_post_options *o,
+                      const errand__post_target *tg, errand_task **out) {
+  int rc;
   int nt = timers_needed(o);
   if (nt && (rc = errand__timer_reserve(rt->sched, (size_t)nt)))
     return errand__err(rc, "no room for the task's timers");
@@ -194,7 +206,7 @@ int errand_post(errand_runtime *h, errand_fn fn, void *arg,
     return rc;
   }
   errand__task *t;
-  if ((rc = build(rt, fn, arg, o, parent, out != NULL, &t))) {
+  if ((rc = build(rt, fn, arg, o, tg, parent, out != NULL, &t))) {
     detach(parent);
     if (nt)
       errand__timer_unreserve(rt->sched, (size_t)nt);
@@ -206,22 +218,21 @@ int errand_post(errand_runtime *h, errand_fn fn, void *arg,
   return 0;
 }
 
-int errand_post_batch(errand_runtime *h, errand_fn fn, void *const *args,
-                      size_t n, const errand_post_options *opts,
-                      errand_task **out) {
+int errand__post_internal(errand__rt *rt, errand_fn fn, void *arg) {
   static const errand_post_options defaults;
-  const errand_post_options *o = opts ? opts : &defaults;
-  errand__tables_init();
-  if (!fn)
-    return errand__err(ERRAND_E_INVALID, "fn is NULL");
-  if (n && !args)
-    return errand__err(ERRAND_E_INVALID, "args is NULL");
-  int rc = check_options(o);
+  errand__task *t;
+  int rc = build(rt, fn, arg, &defaults, NULL, NULL, false, &t);
   if (rc)
     return rc;
-  errand__rt *rt;
-  if ((rc = check_rt(h, &rt)))
-    return rc;
+  atomic_fetch_or(&t->state, ST_INTERNAL);
+  schedule(rt, t, &defaults, errand__now_ns());
+  return 0;
+}
+
+int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
+                            size_t n, const errand_post_options *o,
+                            errand_task **out) {
+  int rc;
   if (n == 0)
     return 0;
   size_t nt = (size_t)timers_needed(o) * n;
@@ -237,7 +248,7 @@ int errand_post_batch(errand_runtime *h, errand_fn fn, void *const *args,
     attached += p ? 1 : 0;
     parent = p;
     errand__task *t;
-    if ((rc = build(rt, fn, args[built], o, parent, out != NULL, &t))) {
+    if ((rc = build(rt, fn, args[built], o, NULL, parent, out != NULL, &t))) {
       detach(p);
       attached -= p ? 1 : 0;
       break;

@@ -117,6 +117,11 @@ int errand_runtime_destroy(errand_runtime *h) {
   if (errand__sched_is_own_thread(rt->sched))
     return errand__err(ERRAND_E_WRONG_THREAD,
                        "a runtime cannot be destroyed from its own tasks");
+  if (ld_acq(&rt->loops) > 0)
+    return errand__err(ERRAND_E_STATE,
+                       "destroy the runtime's %d loop(s) first: their tasks "
+                       "can only run on their owners' threads",
+                       ld_acq(&rt->loops));
   if (!ld_acq(&rt->drained))
     errand_runtime_shutdown(h, ERRAND_SHUTDOWN_DRAIN, -1);
   errand__sched_stop(rt->sched);

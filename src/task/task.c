@@ -16,6 +16,8 @@
 
 static _Thread_local errand__task *tl_current;
 
+errand__hooks errand__task_hooks;
+
 errand__task *errand__task_current_rec(void) { return tl_current; }
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -44,11 +46,34 @@ uint64_t errand__task_seq(errand__node *n) {
   return container_of(n, errand__task, node)->id;
 }
 
-/* A task whose level follows a signal must stay where requeue finds it.
- * (Signals come with the next layer; until then every task is fixed.) */
+/* A task whose level follows a signal must stay where requeue finds it. */
 bool errand__task_movable(errand__node *n) {
-  (void)n;
-  return false;
+  errand__task *t = container_of(n, errand__task, node);
+  return t->aux && t->aux->signal && !(ld_rlx(&t->state) & ST_FIXED);
+}
+
+unsigned errand__task_natural_level(errand__task *t) {
+  uint32_t s = ld_acq(&t->state);
+  return (s & ST_BASE_MASK) >> ST_BASE_SHIFT;
+}
+
+static bool pick_one(void *arg, errand__node *n) {
+  return n == &((errand__task *)arg)->node;
+}
+
+void errand__task_relevel(errand__task *t, unsigned level) {
+  uint32_t s = ld_acq(&t->state);
+  for (;;) {
+    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || st_level(s) == level)
+      return;
+    uint32_t ns = (s & ~ST_LEVEL_MASK) | (level << ST_LEVEL_SHIFT);
+    if (atomic_compare_exchange_weak(&t->state, &s, ns))
+      break;
+  }
+  if (t->aux && t->aux->loop)
+    errand__task_hooks.loop_relevel(t);
+  else if (!(s & ST_DEDICATED))
+    errand__sched_requeue(t->rt->sched, pick_one, t, level);
 }
 
 /* ---- references ---- */
@@ -99,6 +124,8 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state) {
       atomic_fetch_or(&parent->state, ST_CHILD_FAULT);
     }
   }
+  if (t->aux && (t->aux->signal || t->aux->loop))
+    errand__task_hooks.final(t);
   /* The counters are this task's last touch of its runtime: a drain that
    * sees them may free the scheduler. */
   stat_final(t, status);
@@ -259,7 +286,8 @@ void errand__task_run_node(void *ctx, errand__node *n) {
       errand__task_unref(t); /* RUN: cancelled while queued */
       return;
     }
-    if (ld_acq(&rt->phase) == RT_CANCELING || errand__task_is_canceled(t)) {
+    if (!(s & ST_INTERNAL) &&
+        (ld_acq(&rt->phase) == RT_CANCELING || errand__task_is_canceled(t))) {
       errand__error *ce = ld_acq(&t->err);
       errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED,
                                  ce ? ce->code : ERRAND_E_CANCELED, "%s",
@@ -313,6 +341,10 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
       return;
     }
     t->t_ready = errand__now_ns();
+    if (t->aux->signal || t->aux->loop) {
+      errand__task_hooks.submit(t);
+      return;
+    }
     if (s & ST_DEDICATED) {
       if (errand__sched_start_dedicated(rt->sched, &t->node) != 0) {
         errand__task_end_unstarted(t, ERRAND_STATUS_FAULTED, ERRAND_E_SYSTEM,

@@ -25,11 +25,14 @@
 #define ST_LEVEL_SHIFT 5u /* 2 bits: current level */
 #define ST_LEVEL_MASK (3u << ST_LEVEL_SHIFT)
 #define ST_BASE_SHIFT 7u /* 2 bits: level given at post */
+#define ST_BASE_MASK (3u << ST_BASE_SHIFT)
 #define ST_FIXED (1u << 9)
 #define ST_DEDICATED (1u << 10)
 #define ST_OWN_SHIFT 11u /* 2 bits: how the function itself ended */
 #define ST_OWN_MASK (3u << ST_OWN_SHIFT)
 #define ST_CHILD_FAULT (1u << 13)
+#define ST_INTERNAL (1u << 14) /* errand's own (continuations): runs even
+                                  while the runtime cancels */
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
 
@@ -43,6 +46,7 @@ static inline unsigned st_level(uint32_t s) {
 
 typedef struct errand__rt errand__rt;
 typedef struct errand__listener errand__listener;
+typedef struct errand__task errand__task;
 
 /* Fields most tasks never use, allocated only when one is set. */
 typedef struct errand__aux {
@@ -50,9 +54,13 @@ typedef struct errand__aux {
   errand_free_fn arg_free;
   int64_t queue_timeout_ms, run_timeout_ms;
   uint64_t delay_timer, queue_timer, run_timer; /* timer ids, 0 = none */
+  /* Owned by the upper layers, opaque here. */
+  void *signal;                              /* bound signal, or NULL */
+  struct errand__task *sig_prev, *sig_next;  /* under the signal's lock */
+  void *loop;                                /* runs on this loop, or NULL */
 } errand__aux;
 
-typedef struct errand__task {
+struct errand__task {
   errand__slot slot; /* first: the handle table's header */
   errand__node node;
   _Atomic uint32_t state;
@@ -70,7 +78,7 @@ typedef struct errand__task {
   uint64_t t_ready; /* when it became ready to run, for the wait histogram */
   errand__listener *listeners; /* under the task's stripe lock */
   errand__aux *aux;
-} errand__task;
+};
 
 _Static_assert(sizeof(errand__task) <= 128, "a task record fits in 128 bytes");
 
@@ -82,7 +90,25 @@ struct errand__rt {
   _Atomic uint64_t next_id;
   _Atomic int phase;
   _Atomic int drained; /* a shutdown saw every task final */
+  _Atomic int loops;   /* live loops: they must go before the runtime */
 };
+
+/* What the upper layers (signals, loops) plug into a task's life, so this
+ * layer never includes theirs. */
+typedef struct errand__hooks {
+  /* At post, before anything is queued: binds a task to its signal.  False
+   * when the signal was already aborted: the hook has then ended the task
+   * (CANCELED, never runs). */
+  bool (*bind)(errand__task *t);
+  /* Queues a ready task that has a signal or a loop (instead of the
+   * scheduler): at post, and when its delay ends. */
+  void (*submit)(errand__task *t);
+  /* A task with a signal or a loop became final. */
+  void (*final)(errand__task *t);
+  /* A queued loop task changed level. */
+  void (*loop_relevel)(errand__task *t);
+} errand__hooks;
+extern errand__hooks errand__task_hooks;
 
 /* ---- lookups with the error message set ---- */
 errand__task *errand__task_get(errand_task *h, int *code);
@@ -112,17 +138,52 @@ errand__task *errand__task_current_rec(void);
 void errand__task_timer_fired(void *ctx, uint64_t kind);
 enum { TIMER_DELAY = 1, TIMER_QUEUE = 2, TIMER_RUN = 3 };
 
+/* Moves a task that waits to run to level (0..2): its state says so at
+ * once, and it is moved in the queue where the queue allows (the injection
+ * queue, a loop).  No-op once it started. */
+void errand__task_relevel(errand__task *t, unsigned level);
+/* The level a queued task has when nobody raised it. */
+unsigned errand__task_natural_level(errand__task *t);
+
+/* ---- posting (post.c): the building blocks of every post call ---- */
+typedef struct errand__post_target {
+  void *signal; /* bound here (the caller holds a reference for it) */
+  unsigned signal_level;
+  void *loop;   /* run on this loop (reference held for the task) */
+} errand__post_target;
+int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
+                      const errand_post_options *o,
+                      const errand__post_target *target, errand_task **out);
+int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
+                            size_t n, const errand_post_options *o,
+                            errand_task **out);
+/* Checks the options shared by every post call. */
+int errand__check_post_options(const errand_post_options *o);
+/* The runtime of a handle, if it accepts posts from this thread now. */
+int errand__rt_for_post(errand_runtime *h, errand__rt **out);
+/* Posts an internal pool task that ignores the shutdown phase (a
+ * continuation must run even while the runtime drains). */
+int errand__post_internal(errand__rt *rt, errand_fn fn, void *arg);
+
 /* ---- listeners (listener.c) ---- */
-enum { LISTEN_COMPLETE = 1u, LISTEN_CANCEL = 2u };
+enum { LISTEN_COMPLETE = 1u, LISTEN_CANCEL = 2u, LISTEN_EVENT = 4u };
 struct errand__listener {
   errand__listener *next;
   unsigned kinds;
-  errand__parker *parker; /* unparked when fired */
+  errand__parker *parker; /* unparked when fired, or: */
+  /* called once after t is final, with no lock held; the listener is then
+   * the callee's (it frees it) */
+  void (*fire)(errand__listener *l, errand__task *t);
+  /* LISTEN_EVENT: called under the stripe lock for each event emitted */
+  void (*event)(errand__listener *l, errand__task *t, const char *name,
+                const void *data, size_t len);
 };
 /* Adds l to t.  Returns false (and adds nothing) if l waits for completion
  * and t is already final. */
 bool errand__listen(errand__task *t, errand__listener *l);
 void errand__unlisten(errand__task *t, errand__listener *l);
+/* The lock that guards t's listeners and event subscribers. */
+pthread_mutex_t *errand__task_stripe(errand__task *t);
 /* Called once, by whoever made t final. */
 void errand__fire_complete(errand__task *t);
 void errand__fire_cancel(errand__task *t);

@@ -51,6 +51,23 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
   bool registered = false;
   int rc = 0;
 
+  /* No priority inversion through waiting: a task that waits raises the
+   * queued tasks it waits for to its own level while it waits. */
+  unsigned my_level = self ? st_level(ld_acq(&self->state)) : ERRAND__LEVELS;
+  uint8_t small_raised[4];
+  uint8_t *raised = n <= 4 ? small_raised : calloc(n, 1);
+  if (raised) {
+    for (size_t i = 0; i < n; i++) {
+      uint32_t s = ld_acq(&ts[i]->state);
+      raised[i] = 0;
+      if (st_status(s) == ERRAND_STATUS_WAITING_TO_RUN &&
+          st_level(s) > my_level) {
+        errand__task_relevel(ts[i], my_level);
+        raised[i] = 1;
+      }
+    }
+  }
+
   for (;;) {
     if (any_final(ts, n, index))
       break;
@@ -121,6 +138,13 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
         errand__unlisten(ts[i], &ls[i]);
     for (size_t i = 0; i < nchain; i++)
       errand__unlisten(chain[i], &cl[i]);
+  }
+  if (raised) {
+    for (size_t i = 0; i < n; i++)
+      if (raised[i] && st_level(ld_acq(&ts[i]->state)) == my_level)
+        errand__task_relevel(ts[i], errand__task_natural_level(ts[i]));
+    if (raised != small_raised)
+      free(raised);
   }
   if (ls != small)
     free(ls);

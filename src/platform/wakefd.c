@@ -1,0 +1,34 @@
+/*
+ * wakefd.c — the descriptor a loop hands to the host's event loop.
+ *
+ * An eventfd: one descriptor, no pipe pair, and a counter that a writer
+ * can bump any number of times before the reader drains it.
+ */
+#include "platform_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int errand__wakefd_open(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+void errand__wakefd_signal(int fd) {
+  uint64_t one = 1;
+  while (write(fd, &one, sizeof one) < 0 && errno == EINTR)
+    ;
+}
+
+void errand__wakefd_drain(int fd) {
+  uint64_t v;
+  while (read(fd, &v, sizeof v) < 0 && errno == EINTR)
+    ;
+}
+
+void errand__wakefd_wait(int fd, int64_t timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int t = timeout_ms < 0 ? -1 : (timeout_ms > 1000000 ? 1000000 : (int)timeout_ms);
+  poll(&p, 1, t);
+}
+
+void errand__wakefd_close(int fd) { close(fd); }

@@ -1,0 +1,54 @@
+/*
+ * post_api.c — errand_post and errand_post_batch: the public post calls
+ * live here, in the first layer that knows every option they take.
+ */
+#include "signal/signal_int.h"
+
+int errand_post(errand_runtime *h, errand_fn fn, void *arg,
+                const errand_post_options *opts, errand_task **out) {
+  static const errand_post_options defaults;
+  const errand_post_options *o = opts ? opts : &defaults;
+  errand__signal_init();
+  if (!fn)
+    return errand__err(ERRAND_E_INVALID, "fn is NULL");
+  int rc = errand__check_post_options(o);
+  if (rc)
+    return rc;
+  errand__rt *rt;
+  if ((rc = errand__rt_for_post(h, &rt)))
+    return rc;
+  if (!o->signal)
+    return errand__task_post(rt, fn, arg, o, NULL, out);
+  errand__signal *s = errand__signal_get(o->signal, &rc);
+  if (!s)
+    return errand__err(rc, "signal: %s", errand_last_error());
+  errand__ref_inc(s); /* the task's */
+  errand__post_target tg = {.signal = s, .signal_level = ld_acq(&s->level)};
+  rc = errand__task_post(rt, fn, arg, o, &tg, out);
+  if (rc)
+    errand__signal_unref(s);
+  return rc;
+}
+
+int errand_post_batch(errand_runtime *h, errand_fn fn, void *const *args,
+                      size_t n, const errand_post_options *opts,
+                      errand_task **out) {
+  static const errand_post_options defaults;
+  const errand_post_options *o = opts ? opts : &defaults;
+  errand__signal_init();
+  if (!fn)
+    return errand__err(ERRAND_E_INVALID, "fn is NULL");
+  if (n && !args)
+    return errand__err(ERRAND_E_INVALID, "args is NULL");
+  int rc = errand__check_post_options(o);
+  if (rc)
+    return rc;
+  if (o->signal)
+    return errand__err(ERRAND_E_INVALID,
+                       "errand_post_batch does not take a signal: post "
+                       "signal-bound tasks one by one");
+  errand__rt *rt;
+  if ((rc = errand__rt_for_post(h, &rt)))
+    return rc;
+  return errand__task_post_batch(rt, fn, args, n, o, out);
+}
