@@ -17,8 +17,8 @@ errand__loop *errand__loop_get(errand_loop *h, int *code) {
   errand__loop *l = errand__table_get(&errand__loop_table, h, code);
   if (!l)
     errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "loop handle is NULL or not a loop handle"
-                           : "loop handle was released");
+                           ? "loop handle is NULL"
+                           : "loop handle was released or is not a loop handle");
   return l;
 }
 

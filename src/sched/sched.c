@@ -174,9 +174,6 @@ static void inj_append_locked(errand__sched *s, errand__node *head,
 
 void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
                           bool movable) {
-  bool owned;
-  errand__stats_block *b = errand__stats_self(s, &owned);
-  errand__stat_add(b, owned, &b->enqueued[level], 1);
   errand__worker *w = tl_worker;
   if (!movable && w && w->s == s && errand__deque_push(&w->dq[level], n)) {
     errand__sched_notify(s, 1);
@@ -193,9 +190,6 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
                                 unsigned level) {
   if (!count)
     return;
-  bool owned;
-  errand__stats_block *b = errand__stats_self(s, &owned);
-  errand__stat_add(b, owned, &b->enqueued[level], count);
   pthread_mutex_lock(&s->inj_mu);
   inj_append_locked(s, head, tail, level);
   pthread_mutex_unlock(&s->inj_mu);
@@ -272,7 +266,6 @@ size_t errand__sched_requeue(errand__sched *s,
         n->next = *ip;
         *ip = n;
         moved++;
-        faa_rlx(&s->shared_stats.dequeued[l], 1);
       } else {
         prev = n;
         pp = &n->next;
@@ -299,7 +292,6 @@ size_t errand__sched_requeue(errand__sched *s,
     s->inj_tail[new_level] = last;
     atomic_fetch_or_explicit(&s->inj_mask, 1u << new_level,
                              memory_order_release);
-    faa_rlx(&s->shared_stats.enqueued[new_level], moved);
   }
   pthread_mutex_unlock(&s->inj_mu);
   if (moved)
@@ -362,12 +354,8 @@ errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
     if (w->skipped[l] >= burst) {
       w->skipped[l] = 0;
       errand__node *n = take_level(w, l, lifo);
-      if (n) {
-        bool owned;
-        errand__stats_block *b = errand__stats_self(s, &owned);
-        errand__stat_add(b, owned, &b->dequeued[l], 1);
+      if (n)
         return n;
-      }
     }
   }
   for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
@@ -376,9 +364,6 @@ errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
       for (unsigned k = l + 1; k < ERRAND__LEVELS; k++)
         if (level_has_work(w, k))
           w->skipped[k]++;
-      bool owned;
-      errand__stats_block *b = errand__stats_self(s, &owned);
-      errand__stat_add(b, owned, &b->dequeued[l], 1);
       return n;
     }
   }
@@ -400,6 +385,7 @@ static void *worker_main(void *arg) {
   errand__sched *s = w->s;
   tl_worker = w;
   tl_sched = s;
+  bool woken = false;
   while (!ld_acq(&s->stop)) {
     if (!comp_allowed(w)) {
       /* A compensating worker not needed now sleeps outside the idle list
@@ -421,7 +407,12 @@ static void *worker_main(void *arg) {
       if (atomic_fetch_sub(&s->nspinning, 1) == 1 && n &&
           errand__sched_has_work(s))
         errand__sched_notify(s, 1);
+    } else if (woken && errand__sched_has_work(s)) {
+      /* Woken for one node and there is more (a post wakes one worker;
+       * nodes may also sit in a busy worker's deque): pass it on. */
+      errand__sched_notify(s, 1);
     }
+    woken = false;
     if (n) {
       errand__sched_run_node(w, n);
       continue;
@@ -433,6 +424,7 @@ static void *worker_main(void *arg) {
     }
     errand__park(&w->parker, 0);
     errand__sched_idle_leave(w);
+    woken = true;
     if (!comp_allowed(w) && errand__sched_has_work(s))
       errand__sched_notify(s, 1); /* pass on a wake-up we cannot use */
   }

@@ -42,7 +42,8 @@ typedef struct errand__sched_config {
   void *ctx;
 } errand__sched_config;
 
-/* ---- per-thread counters, summed on read ---- */
+/* ---- per-thread counters, summed on read (the task layer keeps them:
+ * it knows when a task really enters and leaves a queue) ---- */
 typedef struct errand__stats_block {
   _Atomic uint64_t posted;
   _Atomic uint64_t enqueued[ERRAND__LEVELS];

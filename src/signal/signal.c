@@ -25,8 +25,8 @@ errand__signal *errand__signal_get(errand_signal *h, int *code) {
   errand__signal *s = errand__table_get(&errand__signal_table, h, code);
   if (!s)
     errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "signal handle is NULL or not a signal handle"
-                           : "signal handle was released");
+                           ? "signal handle is NULL"
+                           : "signal handle was released or is not a signal handle");
   return s;
 }
 
@@ -53,8 +53,8 @@ static errand__controller *controller_get(errand_controller *h, int *code) {
       errand__table_get(&errand__controller_table, h, code);
   if (!c)
     errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "controller handle is NULL or not a controller"
-                           : "controller handle was released");
+                           ? "controller handle is NULL"
+                           : "controller handle was released or is not a controller handle");
   return c;
 }
 
@@ -385,15 +385,10 @@ int errand_controller_set_priority(errand_controller *h,
   errand__sched *scheds[8];
   size_t nsched = 0;
   for (errand__task *t = s->bound; t; t = t->aux->sig_next) {
-    uint32_t st = ld_acq(&t->state);
-    if (st & ST_FIXED)
+    if (ld_acq(&t->state) & ST_FIXED)
       continue;
     /* Level and natural level both follow the signal. */
-    uint32_t ns;
-    do {
-      ns = (st & ~(ST_LEVEL_MASK | ST_BASE_MASK)) | (level << ST_LEVEL_SHIFT) |
-           (level << ST_BASE_SHIFT);
-    } while (!atomic_compare_exchange_weak(&t->state, &st, ns));
+    uint32_t st = errand__task_set_level_bits(t, level, true);
     if (st_status(st) != ERRAND_STATUS_WAITING_TO_RUN)
       continue;
     if (t->aux->loop) {

@@ -87,7 +87,8 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
   st_rlx(&t->pending, 1);
   uint32_t s = ERRAND_STATUS_WAITING_TO_RUN | (level << ST_LEVEL_SHIFT) |
                (level << ST_BASE_SHIFT) | (o->priority ? ST_FIXED : 0) |
-               (o->mode == ERRAND_MODE_DEDICATED ? ST_DEDICATED : 0);
+               (o->mode == ERRAND_MODE_DEDICATED ? ST_DEDICATED : 0) |
+               (o->delay_ms ? ST_DELAYED : 0);
   st_rlx(&t->state, s);
   *out = t;
   return 0;
@@ -138,11 +139,15 @@ static void schedule(errand__rt *rt, errand__task *t,
         errand__task_timer_fired, t, TIMER_DELAY);
     return;
   }
+  bool to_thread =
+      o->mode == ERRAND_MODE_DEDICATED && !(t->aux && t->aux->loop);
+  if (!to_thread)
+    errand__task_mark_queued(t, false);
   if (hooked) {
     errand__task_hooks.submit(t);
     return;
   }
-  if (o->mode == ERRAND_MODE_DEDICATED) {
+  if (to_thread) {
     if (errand__sched_start_dedicated(rt->sched, &t->node) != 0) {
       errand__task_end_unstarted(t, ERRAND_STATUS_FAULTED, ERRAND_E_SYSTEM,
                                  "could not start a dedicated thread");
@@ -291,6 +296,7 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
         t->aux->queue_timer = errand__timer_add(
             rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
             errand__task_timer_fired, t, TIMER_QUEUE);
+      errand__task_mark_queued(t, false);
     } else {
       schedule(rt, t, o, now);
     }

@@ -28,8 +28,8 @@ errand__task *errand__task_get(errand_task *h, int *code) {
   errand__task *t = errand__table_get(&errand__task_table, h, code);
   if (!t)
     errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "task handle is NULL or not a task handle"
-                           : "task handle was released");
+                           ? "task handle is NULL"
+                           : "task handle was released or is not a task handle");
   return t;
 }
 
@@ -37,8 +37,8 @@ errand__rt *errand__rt_get(errand_runtime *h, int *code) {
   errand__rt *rt = errand__table_get(&errand__runtime_table, h, code);
   if (!rt)
     errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "runtime handle is NULL or not a runtime handle"
-                           : "runtime handle was released");
+                           ? "runtime handle is NULL"
+                           : "runtime handle was released or is not a runtime handle");
   return rt;
 }
 
@@ -57,19 +57,72 @@ unsigned errand__task_natural_level(errand__task *t) {
   return (s & ST_BASE_MASK) >> ST_BASE_SHIFT;
 }
 
+static void stat_level(errand__task *t, bool enq, unsigned level) {
+  bool owned;
+  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  errand__stat_add(b, owned, enq ? &b->enqueued[level] : &b->dequeued[level],
+                   1);
+}
+
+bool errand__task_mark_queued(errand__task *t, bool from_delay) {
+  uint32_t s = ld_acq(&t->state);
+  for (;;) {
+    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN ||
+        (from_delay && !(s & ST_DELAYED)))
+      return false;
+    if (atomic_compare_exchange_weak(&t->state, &s,
+                                     (s & ~ST_DELAYED) | ST_QUEUED))
+      break;
+  }
+  if (from_delay) {
+    bool owned;
+    errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+    errand__stat_add(b, owned, &b->delayed_out, 1);
+  }
+  stat_level(t, true, st_level(s));
+  return true;
+}
+
+/* A task leaves the waiting phase: uncount it from where it was counted. */
+static void stat_unwait(errand__task *t, uint32_t old) {
+  if (old & ST_QUEUED)
+    stat_level(t, false, st_level(old));
+  if (old & ST_DELAYED) {
+    bool owned;
+    errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+    errand__stat_add(b, owned, &b->delayed_out, 1);
+  }
+}
+
+uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,
+                                     bool also_base) {
+  uint32_t s = ld_acq(&t->state), ns;
+  do {
+    if (st_final(s))
+      return s;
+    ns = (s & ~ST_LEVEL_MASK) | (level << ST_LEVEL_SHIFT);
+    if (also_base)
+      ns = (ns & ~ST_BASE_MASK) | (level << ST_BASE_SHIFT);
+  } while (!atomic_compare_exchange_weak(&t->state, &s, ns));
+  if ((s & ST_QUEUED) && st_status(s) == ERRAND_STATUS_WAITING_TO_RUN &&
+      st_level(s) != level) {
+    stat_level(t, false, st_level(s));
+    stat_level(t, true, level);
+  }
+  return s;
+}
+
 static bool pick_one(void *arg, errand__node *n) {
   return n == &((errand__task *)arg)->node;
 }
 
 void errand__task_relevel(errand__task *t, unsigned level) {
   uint32_t s = ld_acq(&t->state);
-  for (;;) {
-    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || st_level(s) == level)
-      return;
-    uint32_t ns = (s & ~ST_LEVEL_MASK) | (level << ST_LEVEL_SHIFT);
-    if (atomic_compare_exchange_weak(&t->state, &s, ns))
-      break;
-  }
+  if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || st_level(s) == level)
+    return;
+  s = errand__task_set_level_bits(t, level, false);
+  if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN)
+    return;
   if (t->aux && t->aux->loop)
     errand__task_hooks.loop_relevel(t);
   else if (!(s & ST_DEDICATED))
@@ -188,11 +241,13 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
      * "function done" status; finalize() picks the final status once every
      * attached child is final, exactly as after a run. */
     uint32_t own = status == ERRAND_STATUS_CANCELED ? OWN_CANCELED : OWN_FAULTED;
-    uint32_t ns = (s & ~(ST_STATUS_MASK | ST_OWN_MASK)) |
+    uint32_t ns = (s & ~(ST_STATUS_MASK | ST_OWN_MASK | ST_QUEUED |
+                         ST_DELAYED)) |
                   ERRAND_STATUS_WAITING_FOR_CHILDREN | (own << ST_OWN_SHIFT);
     if (atomic_compare_exchange_weak(&t->state, &s, ns))
       break;
   }
+  stat_unwait(t, s);
   /* Timers first: finalize() may drop the last reference the timers do not
    * hold, and the runtime must not be touched after the final counters. */
   if (t->aux) {
@@ -299,9 +354,11 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     }
     if (atomic_compare_exchange_weak(
             &t->state, &s,
-            (s & ~ST_STATUS_MASK) | ERRAND_STATUS_RUNNING))
+            (s & ~(ST_STATUS_MASK | ST_QUEUED | ST_DELAYED)) |
+                ERRAND_STATUS_RUNNING))
       break;
   }
+  stat_unwait(t, s);
   uint64_t t0 = errand__now_ns();
   stat_run(t, true, t0 - t->t_ready);
   errand__aux *aux = t->aux;
@@ -328,15 +385,27 @@ void errand__task_run_node(void *ctx, errand__node *n) {
   errand__task_unref(t); /* RUN */
 }
 
+/* A dedicated task leaves its delay straight for its thread. */
+static bool clear_delayed(errand__task *t) {
+  uint32_t s = ld_acq(&t->state);
+  do {
+    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || !(s & ST_DELAYED))
+      return false;
+  } while (!atomic_compare_exchange_weak(&t->state, &s, s & ~ST_DELAYED));
+  bool owned;
+  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  errand__stat_add(b, owned, &b->delayed_out, 1);
+  return true;
+}
+
 void errand__task_timer_fired(void *ctx, uint64_t kind) {
   errand__task *t = ctx;
   errand__rt *rt = t->rt;
   if (kind == TIMER_DELAY) {
     uint32_t s = ld_acq(&t->state);
-    bool owned;
-    errand__stats_block *b = errand__stats_self(rt->sched, &owned);
-    errand__stat_add(b, owned, &b->delayed_out, 1);
-    if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN) {
+    bool ded = (s & ST_DEDICATED) && !t->aux->loop;
+    /* Leaving the delay: count it as queued unless cancelled meanwhile. */
+    if (ded ? !clear_delayed(t) : !errand__task_mark_queued(t, true)) {
       errand__task_unref(t); /* RUN: it was cancelled while delayed */
       return;
     }
@@ -379,8 +448,8 @@ int errand_task_retain(errand_task *h) {
   void *obj;
   if (!errand__ref_inc_checked(&errand__task_table, h, &obj, &code))
     return errand__err(code, code == ERRAND_E_INVALID
-                                 ? "task handle is NULL or not a task handle"
-                                 : "task handle was released");
+                                 ? "task handle is NULL"
+                                 : "task handle was released or is not a task handle");
   return 0;
 }
 
@@ -536,7 +605,10 @@ int errand_task_fail(errand_task *h, int code, const char *fmt, ...) {
 }
 
 int errand_task_is_canceled(errand_task *h) {
-  GET_TASK(h, t);
+  int code;
+  errand__task *t = errand__task_get(h, &code);
+  if (!t)
+    return -code; /* negative: told apart from 0 and 1 */
   return errand__task_is_canceled(t) ? 1 : 0;
 }
 

@@ -33,6 +33,8 @@
 #define ST_CHILD_FAULT (1u << 13)
 #define ST_INTERNAL (1u << 14) /* errand's own (continuations): runs even
                                   while the runtime cancels */
+#define ST_QUEUED (1u << 15)  /* counted as queued at its level */
+#define ST_DELAYED (1u << 16) /* counted as waiting for its delay */
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
 
@@ -137,6 +139,15 @@ void errand__task_drop_pending(errand__task *t);
 errand__task *errand__task_current_rec(void);
 void errand__task_timer_fired(void *ctx, uint64_t kind);
 enum { TIMER_DELAY = 1, TIMER_QUEUE = 2, TIMER_RUN = 3 };
+
+/* Counts a waiting task as queued (or, from_delay, as leaving its delay
+ * for the queue), just before it is handed to a queue.  False if it is no
+ * longer waiting to run (then it must not be counted). */
+bool errand__task_mark_queued(errand__task *t, bool from_delay);
+/* Changes the level bits of a task that is not final, keeping the queue
+ * counters right; returns the state before. */
+uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,
+                                     bool also_base);
 
 /* Moves a task that waits to run to level (0..2): its state says so at
  * once, and it is moved in the queue where the queue allows (the injection
