@@ -505,6 +505,155 @@ ERRAND_EXPORT int errand_task_poll(errand_task *t, errand_loop *loop,
                                    void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* Named jobs (seeds 000, 002, 003)                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A job is a task started by a handler's name with JSON arguments, so it can
+ * run on a pool thread, on a thread of its own, in a one-shot child process
+ * or in a pool of resident worker processes, with the same code.  Its
+ * result is JSON text; its progress events are (name, JSON text) events of
+ * the task (errand_task_on_event). */
+
+typedef struct errand_jobs errand_jobs;         /* a registry of handlers */
+typedef struct errand_job errand_job;           /* a running job (handler's view) */
+typedef struct errand_procpool errand_procpool; /* resident worker processes */
+
+/* A handler.  args is the JSON text the job was started with (an array or
+ * an object).  Return 0 after errand_job_return (or with no result: JSON
+ * null), or a non-zero code (with errand_job_fail for a message).  job is
+ * valid until the handler returns.  In a worker process the handler runs on
+ * the worker's main thread. */
+typedef int (*errand_job_fn)(errand_job *job, const char *args, void *arg);
+
+ERRAND_EXPORT int errand_jobs_create(errand_jobs **out);
+/* Frees the registry.  Jobs still running keep what they need.  NULL does
+ * nothing.  Not while another thread registers or starts jobs with it. */
+ERRAND_EXPORT int errand_jobs_release(errand_jobs *jobs);
+/* Registers (or replaces) name -> fn.  name is copied (1..255 bytes, no
+ * '#').  Register everything before starting jobs or serving as a worker. */
+ERRAND_EXPORT int errand_jobs_register(errand_jobs *jobs, const char *name,
+                                       errand_job_fn fn, void *arg);
+/* Loads a shared object and lets it register its handlers: the module
+ * exports `int errand_module_init(errand_jobs *jobs)`.  path as given to
+ * dlopen (use a path with a '/').  Errors: E_INVALID with dlerror's text. */
+ERRAND_EXPORT int errand_jobs_load_module(errand_jobs *jobs, const char *path);
+
+/* Call this first thing in main() of a program that starts process jobs
+ * whose worker is the program itself (the default): in a worker process
+ * errand started, it serves jobs with the given registry and exits, never
+ * returning; anywhere else it returns 0 at once. */
+ERRAND_EXPORT int errand_worker_main(errand_jobs *jobs);
+
+typedef enum errand_job_mode {
+  ERRAND_JOB_POOL = 0,      /* a pool thread (seed 003's TASK) */
+  ERRAND_JOB_DEDICATED = 1, /* a thread of its own (seed 003's WORK) */
+  ERRAND_JOB_PROCESS = 2,   /* a fresh child process, gone after the job */
+  ERRAND_JOB_WORKER = 3     /* a resident worker process of a procpool */
+} errand_job_mode;
+
+typedef struct errand_job_options {
+  errand_job_mode mode;
+  /* Priority, delay, name (defaults to the job's name), signal, timeouts,
+   * parent.  post.mode is ignored (mode above decides).  For process jobs
+   * the run timeout kills the worker: SIGTERM, then SIGKILL after
+   * kill_grace_ms. */
+  errand_post_options post;
+  /* ERRAND_JOB_WORKER: the pool (required). */
+  errand_procpool *pool;
+  /* ERRAND_JOB_PROCESS: the worker program and its arguments (NULL-ended);
+   * NULL = this program re-executed (see errand_worker_main). */
+  const char *const *command;
+  /* Time between SIGTERM and SIGKILL on cancel or timeout.  0 = 2000 ms. */
+  int64_t kill_grace_ms;
+  /* Process jobs: how many times a job whose worker died is started again
+   * on a fresh worker before it is reported as quarantined.  0 = never. */
+  int retries_on_crash;
+  int reserved_int[3];
+  uint64_t reserved[6];
+} errand_job_options;
+
+/* Starts the job name(args).  args: JSON text of an array or an object
+ * (NULL = []).  *out owns one reference to the job's task (out may be NULL).
+ * Errors: E_INVALID (unknown name, args not valid JSON or not an array or
+ * object, bad options) with the reason in errand_last_error(), plus those of
+ * errand_post.  For file:// names (a module path, "file://jobs/timer.so" or
+ * "file://jobs/timer.so#handler"), the module is loaded where the job runs. */
+ERRAND_EXPORT int errand_job_start(errand_runtime *rt, errand_jobs *jobs,
+                                   const char *name, const char *args,
+                                   const errand_job_options *opts,
+                                   errand_task **out);
+
+/* The job's result as JSON text (borrowed while you hold t).  Errors as
+ * errand_task_result: E_PENDING, E_FAILED, E_CANCELED. */
+ERRAND_EXPORT int errand_job_result(errand_task *t, const char **json);
+
+/* The pid of the process running the job now (0 when it runs in a thread,
+ * has not started or has ended). */
+ERRAND_EXPORT int errand_job_pid(errand_task *t, int *pid);
+
+/* What the job's process wrote on stdout and stderr while it ran the job
+ * (up to 1 MiB each; longer output keeps its first MiB).  Borrowed while you
+ * hold t; empty for thread jobs.  Complete once the task is final. */
+ERRAND_EXPORT int errand_job_output(errand_task *t, const char **out,
+                                    size_t *out_len, const char **err,
+                                    size_t *err_len);
+
+/* Seed 000's Job.Pending: calls fn(arg) on this thread every interval_ms
+ * while the job is not final, until fn returns 0.  Returns 0. */
+ERRAND_EXPORT int errand_job_pending(errand_task *t, int64_t interval_ms,
+                                     int (*fn)(void *arg), void *arg);
+/* Seed 000's Job.Data: waits until the job is final, then gives its result
+ * (*json is malloc'ed, free it) or returns its error code (message in
+ * errand_last_error()), and in both cases releases t: t is invalid after
+ * (E_RELEASED). */
+ERRAND_EXPORT int errand_job_data(errand_task *t, char **json);
+
+/* ---- inside a handler ---- */
+
+/* Sets the result (JSON text, copied; must be valid JSON). */
+ERRAND_EXPORT int errand_job_return(errand_job *job, const char *json);
+/* Records an error message and returns code (0 becomes ERRAND_E_FAILED). */
+ERRAND_EXPORT int errand_job_fail(errand_job *job, int code, const char *fmt,
+                                  ...) ERRAND_PRINTF(3, 4);
+/* Emits a progress event: name and a JSON payload (NULL = null). */
+ERRAND_EXPORT int errand_job_progress(errand_job *job, const char *name,
+                                      const char *json);
+/* 1 when the job was asked to stop, else 0. */
+ERRAND_EXPORT int errand_job_is_canceled(errand_job *job);
+/* Sleeps; returns E_CANCELED at once when the job is asked to stop. */
+ERRAND_EXPORT int errand_job_sleep(errand_job *job, int64_t ms);
+/* Index of the worker process in its pool (0.. ; -1 in a thread). */
+ERRAND_EXPORT int errand_job_worker_index(errand_job *job);
+
+/* ---- resident worker pools (seed 002's ChildPoolJob) ---- */
+
+typedef struct errand_procpool_options {
+  int min_workers;      /* started at once and kept; 0..max */
+  int max_workers;      /* 0 = online CPUs */
+  int recycle_after;    /* jobs per worker before it is replaced; 0 = never */
+  uint64_t recycle_rss; /* bytes of RSS above which a worker is replaced
+                           after its job; 0 = never */
+  int64_t idle_timeout_ms; /* workers above min exit after this idle; 0 =
+                              30000, negative = never */
+  const char *const *command; /* worker program; NULL = this program */
+  int64_t kill_grace_ms;      /* 0 = 2000 */
+  uint64_t reserved[8];
+} errand_procpool_options;
+
+/* Creates a pool of worker processes serving jobs of the registry (for
+ * this program as the worker) or the given command.  Workers get
+ * ERRAND_WORKER_INDEX in their environment.  The runtime must outlive the
+ * pool. */
+ERRAND_EXPORT int errand_procpool_create(errand_runtime *rt, errand_jobs *jobs,
+                                         const errand_procpool_options *opts,
+                                         errand_procpool **out);
+/* Cancels queued jobs, stops every worker (SIGTERM, then SIGKILL after the
+ * grace) and reaps it.  NULL does nothing. */
+ERRAND_EXPORT int errand_procpool_destroy(errand_procpool *pool);
+/* Live worker processes now. */
+ERRAND_EXPORT int errand_procpool_size(errand_procpool *pool, int *out);
+
+/* ------------------------------------------------------------------------ */
 /* Numbers                                                                   */
 /* ------------------------------------------------------------------------ */
 

@@ -113,6 +113,12 @@ int errand_task_emit(errand_task *h, const char *name, const void *data,
     return errand__err(ERRAND_E_WRONG_THREAD,
                        "only task %llu's own function may emit its events",
                        (unsigned long long)t->id);
+  return errand__task_emit_any(t, name, data, len);
+}
+
+int errand__task_emit_any(errand__task *t, const char *name, const void *data,
+                          size_t len) {
+  errand_task *h = errand__task_handle(t);
   if (!name)
     return errand__err(ERRAND_E_INVALID, "name is NULL");
   if (len && !data)

@@ -15,6 +15,10 @@
 
 errand__loop *errand__loop_get(errand_loop *h, int *code) {
   errand__loop *l = errand__table_get(&errand__loop_table, h, code);
+  if (l && ld_acq(&l->dead)) {
+    l = NULL;
+    *code = ERRAND_E_RELEASED;
+  }
   if (!l)
     errand__err(*code, *code == ERRAND_E_INVALID
                            ? "loop handle is NULL"
@@ -120,11 +124,7 @@ static void hook_relevel(errand__task *t) {
   pthread_mutex_unlock(&l->mu); /* not queued (delayed, or running) */
 }
 
-static void hook_final(errand__task *t) {
-  errand__loop *l = t->aux->loop;
-  t->aux->loop = NULL;
-  errand__loop_unref(l);
-}
+static void hook_drop(errand__task *t) { errand__loop_unref(t->aux->loop); }
 
 static bool deliver_sig(errand__sig_listener *sl, errand__signal *s, int code,
                         const char *reason, unsigned prev, unsigned cur);
@@ -139,7 +139,7 @@ static void do_init(void) {
   errand__signal_init();
   errand__table_set_size(&errand__loop_table, sizeof(errand__loop));
   errand__loop_submit_hook = hook_submit;
-  errand__loop_final_hook = hook_final;
+  errand__loop_final_hook = hook_drop;
   errand__task_hooks.loop_relevel = hook_relevel;
   errand__sig_deliver = sig_deliver;
 }
@@ -238,6 +238,7 @@ int errand_loop_destroy(errand_loop *h) {
     return errand__err(ERRAND_E_RELEASED, "loop is being destroyed");
   }
   l->closed = true;
+  st_rel(&l->dead, 1);
   errand__item *items = l->head;
   l->head = l->tail = NULL;
   errand__node *nodes[ERRAND__LEVELS];
@@ -354,6 +355,8 @@ static void until_release(until_mark *m) {
     free(m);
 }
 
+static void until_drop(void *arg) { until_release(arg); }
+
 static void until_done(errand_task *t, void *arg) {
   (void)t;
   until_mark *m = arg;
@@ -376,17 +379,19 @@ int errand_loop_run_until(errand_loop *h, errand_task *th, int64_t timeout_ms) {
   st_rlx(&m->refs, 2);
   /* The mark is queued on this loop after every completion callback that
    * was registered before it, so when it runs they all ran. */
-  int rc = errand_task_then(th, h, until_done, m);
+  int rc = errand__task_then_ex(t, l, until_done, m, until_drop);
   if (rc) {
     free(m);
     return rc;
   }
   uint64_t deadline = errand__deadline(timeout_ms);
   errand__ref_inc(l);
-  /* A loop that waits raises the task it waits for to user-blocking. */
+  /* A loop that waits raises the pool task it waits for to user-blocking
+   * (its own loop tasks it runs itself, in their order). */
   unsigned raised = 0;
   bool did_raise = false;
-  if (st_status(ld_acq(&t->state)) == ERRAND_STATUS_WAITING_TO_RUN &&
+  if (!(t->aux && t->aux->loop) &&
+      st_status(ld_acq(&t->state)) == ERRAND_STATUS_WAITING_TO_RUN &&
       st_level(ld_acq(&t->state)) > raised) {
     errand__task_relevel(t, raised);
     did_raise = true;

@@ -28,7 +28,9 @@ typedef struct errand__loop {
   pthread_mutex_t mu;
   errand__item *head, *tail;
   errand__node *thead[ERRAND__LEVELS], *ttail[ERRAND__LEVELS];
-  bool closed;
+  bool closed;  /* under mu */
+  _Atomic int dead; /* destroyed: the handle reads as released at once,
+                       even while tasks and items still hold references */
   bool signaled;
 } errand__loop;
 
@@ -38,5 +40,13 @@ void errand__loop_unref(errand__loop *l);
 /* Queues it; false (and it is dropped) if the loop is closed. */
 bool errand__loop_push(errand__loop *l, errand__item *it);
 bool errand__loop_is_owner(errand__loop *l);
+/* errand_task_then with a function that frees arg when the continuation is
+ * dropped without running (its loop was destroyed). */
+int errand__task_then_ex(errand__task *t, errand__loop *l, errand_then_fn fn,
+                         void *arg, void (*drop_arg)(void *));
+/* Emits an event of t from the thread that owns t's run (its function, or
+ * the supervisor of a process job). */
+int errand__task_emit_any(errand__task *t, const char *name, const void *data,
+                          size_t len);
 
 #endif

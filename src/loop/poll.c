@@ -36,7 +36,7 @@ static bool arm(poller *p) {
   if (errand__timer_reserve(s, 1) != 0)
     return false;
   errand__timer_add(s, errand__now_ns() + (uint64_t)p->interval_ms * 1000000u,
-                    tick, p, 0);
+                    tick, p, 0, NULL);
   return true;
 }
 

@@ -19,6 +19,8 @@ typedef struct cont {
   errand_then_fn then_fn;
   errand_callback_fn cb_fn;
   void *arg;
+  void (*drop_arg)(void *arg); /* when dropped without running */
+  errand__task *pool_task;     /* loop NULL: built ahead, run at the end */
 } cont;
 
 static void cont_free(cont *c) {
@@ -52,7 +54,12 @@ static void item_run(errand__item *it) {
   cont_free(c);
 }
 
-static void item_drop(errand__item *it) { cont_free(container_of(it, cont, it)); }
+static void item_drop(errand__item *it) {
+  cont *c = container_of(it, cont, it);
+  if (c->drop_arg)
+    c->drop_arg(c->arg);
+  cont_free(c);
+}
 
 static int pool_run(errand_task *self, void *arg) {
   (void)self;
@@ -69,15 +76,64 @@ static void dispatch(cont *c) {
   }
   /* The task is final but its runtime still counts it as running until
    * this returns, so the runtime is alive to take the post. */
-  if (errand__post_internal(c->t->rt, pool_run, c) != 0) {
-    cont_call(c); /* no memory for a task: run it here rather than never */
-    cont_free(c);
-  }
+  errand__internal_schedule(c->pool_task);
 }
 
 static void fire(errand__listener *l, errand__task *t) {
   (void)t;
   dispatch(container_of(l, cont, lis));
+}
+
+static int add_rec(errand__task *t, errand__loop *l, errand_then_fn then_fn,
+                   errand_callback_fn cb_fn, void *arg,
+                   void (*drop_arg)(void *)) {
+  cont *c = calloc(1, sizeof *c);
+  if (!c)
+    return errand__err(ERRAND_E_NOMEM, "no memory for a continuation");
+  errand__ref_inc(t);
+  c->t = t;
+  if (l)
+    errand__ref_inc(l);
+  c->loop = l;
+  c->then_fn = then_fn;
+  c->cb_fn = cb_fn;
+  c->arg = arg;
+  c->drop_arg = drop_arg;
+  c->it.run = item_run;
+  c->it.drop = item_drop;
+  c->lis.kinds = LISTEN_COMPLETE;
+  c->lis.fire = fire;
+  if (!l && !st_final(ld_acq(&t->state))) {
+    /* Not final, so its runtime is alive to build the task in. */
+    c->pool_task = errand__internal_prepare(t->rt, pool_run, c);
+    if (!c->pool_task) {
+      cont_free(c);
+      return errand__err(ERRAND_E_NOMEM, "no memory for a continuation");
+    }
+  }
+  if (errand__listen(t, &c->lis))
+    return 0;
+  if (c->pool_task)
+    errand__internal_discard(c->pool_task);
+  /* Already final.  Its runtime may be gone, so without a loop the
+   * callback runs here and now.  On a loop, queue it under the task's lock:
+   * the completion dispatch holds that lock, so this comes after every
+   * continuation that was registered before. */
+  if (l) {
+    pthread_mutex_t *m = errand__task_stripe(t);
+    pthread_mutex_lock(m);
+    errand__loop_push(l, &c->it);
+    pthread_mutex_unlock(m);
+  } else {
+    cont_call(c);
+    cont_free(c);
+  }
+  return 0;
+}
+
+int errand__task_then_ex(errand__task *t, errand__loop *l, errand_then_fn fn,
+                         void *arg, void (*drop_arg)(void *)) {
+  return add_rec(t, l, fn, NULL, arg, drop_arg);
 }
 
 static int add(errand_task *th, errand_loop *lh, errand_then_fn then_fn,
@@ -92,32 +148,7 @@ static int add(errand_task *th, errand_loop *lh, errand_then_fn then_fn,
   errand__loop *l = NULL;
   if (lh && !(l = errand__loop_get(lh, &code)))
     return code;
-  cont *c = calloc(1, sizeof *c);
-  if (!c)
-    return errand__err(ERRAND_E_NOMEM, "no memory for a continuation");
-  errand__ref_inc(t);
-  c->t = t;
-  if (l)
-    errand__ref_inc(l);
-  c->loop = l;
-  c->then_fn = then_fn;
-  c->cb_fn = cb_fn;
-  c->arg = arg;
-  c->it.run = item_run;
-  c->it.drop = item_drop;
-  c->lis.kinds = LISTEN_COMPLETE;
-  c->lis.fire = fire;
-  if (errand__listen(t, &c->lis))
-    return 0;
-  /* Already final.  Its runtime may be gone, so without a loop the
-   * callback runs here and now. */
-  if (l)
-    errand__loop_push(l, &c->it);
-  else {
-    cont_call(c);
-    cont_free(c);
-  }
-  return 0;
+  return add_rec(t, l, then_fn, cb_fn, arg, NULL);
 }
 
 int errand_task_then(errand_task *t, errand_loop *loop, errand_then_fn fn,

@@ -132,9 +132,11 @@ typedef void (*errand__timer_fn)(void *ctx, uint64_t tag);
 int errand__timer_reserve(errand__sched *s, size_t n);
 /* Gives back n reservations that will not be used. */
 void errand__timer_unreserve(errand__sched *s, size_t n);
-/* Adds a timer using one reservation; returns its non-zero id. */
-uint64_t errand__timer_add(errand__sched *s, uint64_t deadline_ns,
-                           errand__timer_fn fn, void *ctx, uint64_t tag);
+/* Adds a timer using one reservation.  Its non-zero id is stored in *id
+ * (if not NULL) before the timer can fire. */
+void errand__timer_add(errand__sched *s, uint64_t deadline_ns,
+                       errand__timer_fn fn, void *ctx, uint64_t tag,
+                       _Atomic uint64_t *id);
 /* True if the timer was removed before firing (its fn will never run). */
 bool errand__timer_cancel(errand__sched *s, uint64_t id);
 /* From now on every timer fires at once (cancel-mode shutdown). */

@@ -121,18 +121,20 @@ void errand__timer_unreserve(errand__sched *s, size_t n) {
   pthread_mutex_unlock(&s->timer_mu);
 }
 
-uint64_t errand__timer_add(errand__sched *s, uint64_t deadline_ns,
-                           errand__timer_fn fn, void *ctx, uint64_t tag) {
+void errand__timer_add(errand__sched *s, uint64_t deadline_ns,
+                       errand__timer_fn fn, void *ctx, uint64_t tag,
+                       _Atomic uint64_t *id_out) {
   pthread_mutex_lock(&s->timer_mu);
   /* Room was reserved, so this cannot fail. */
   s->reserved--;
   uint64_t id = ++s->next_timer_id;
+  if (id_out)
+    st_rlx(id_out, id); /* the mutex publishes it to the timer thread */
   s->heap[s->nheap] = (errand__timer_entry){deadline_ns, id, fn, ctx, tag};
   sift_up(s->heap, s->nheap++);
   if (s->heap[0].id == id)
     pthread_cond_signal(&s->timer_cv);
   pthread_mutex_unlock(&s->timer_mu);
-  return id;
 }
 
 bool errand__timer_cancel(errand__sched *s, uint64_t id) {

@@ -82,6 +82,10 @@ static bool hook_bind(errand__task *t) {
                                s->reason->message);
     return false;
   }
+  /* The level read at post may be stale: a priority change may have come
+   * in between.  Under the lock it cannot change again before we queue. */
+  if (!(ld_acq(&t->state) & ST_FIXED))
+    errand__task_set_level_bits(t, ld_rlx(&s->level), true);
   t->aux->sig_prev = NULL;
   t->aux->sig_next = s->bound;
   if (s->bound)
@@ -122,15 +126,20 @@ static void hook_submit(errand__task *t) {
   }
 }
 
+/* Unbinds at the end; the pointer (and the reference) stay until the
+ * record goes, since a stale queue node may still be looked at. */
 static void hook_final(errand__task *t) {
   errand__signal *s = t->aux->signal;
   if (s) {
     pthread_mutex_lock(&s->mu);
     unlink_locked(s, t);
     pthread_mutex_unlock(&s->mu);
-    t->aux->signal = NULL;
-    errand__signal_unref(s);
   }
+}
+
+static void hook_drop(errand__task *t) {
+  if (t->aux->signal)
+    errand__signal_unref(t->aux->signal);
   if (t->aux->loop)
     errand__loop_final_hook(t);
 }
@@ -145,6 +154,7 @@ static void do_init(void) {
   errand__task_hooks.bind = hook_bind;
   errand__task_hooks.submit = hook_submit;
   errand__task_hooks.final = hook_final;
+  errand__task_hooks.drop = hook_drop;
   if (!errand__task_hooks.loop_relevel)
     errand__task_hooks.loop_relevel = hook_loop_relevel_unset;
 }
@@ -322,9 +332,15 @@ int errand_controller_abort(errand_controller *h, int code, const char *reason) 
     n++;
   errand__task **ts = n ? malloc(n * sizeof *ts) : NULL;
   size_t k = 0;
-  for (errand__task *t = s->bound; t && ts; t = t->aux->sig_next) {
-    errand__ref_inc(t);
-    ts[k++] = t;
+  for (errand__task *t = s->bound; t; t = t->aux->sig_next) {
+    /* Mark every bound task (reason first) before anyone can see the
+     * abort: a worker about to start one then fails its start CAS and
+     * cancels it instead, with this reason. */
+    errand__task_request_cancel(t, e->code, e->message);
+    if (ts) {
+      errand__ref_inc(t);
+      ts[k++] = t;
+    }
   }
   errand__sig_listener *head = s->listeners;
   pthread_mutex_unlock(&s->mu);
@@ -334,10 +350,13 @@ int errand_controller_abort(errand_controller *h, int code, const char *reason) 
     for (;;) {
       pthread_mutex_lock(&s->mu);
       errand__task *t = s->bound;
-      while (t && (ld_acq(&t->state) & ST_CANCEL_REQ))
+      while (t && st_status(ld_acq(&t->state)) != ERRAND_STATUS_WAITING_TO_RUN)
         t = t->aux->sig_next;
       if (t)
         errand__ref_inc(t);
+      else /* only running ones left: wake their sleeps and waits */
+        for (errand__task *r = s->bound; r; r = r->aux->sig_next)
+          errand__fire_cancel(r);
       pthread_mutex_unlock(&s->mu);
       if (!t)
         break;

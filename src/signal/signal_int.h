@@ -52,6 +52,7 @@ extern void (*errand__sig_deliver)(errand__sig_listener *l, errand__signal *s,
 /* Set by the loop layer.  submit returns false when the loop is closed
  * (the caller then ends the task, outside its locks). */
 extern bool (*errand__loop_submit_hook)(errand__task *t);
+/* The task's record goes: drop its loop reference. */
 extern void (*errand__loop_final_hook)(errand__task *t);
 
 void errand__signal_init(void);

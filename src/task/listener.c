@@ -57,7 +57,7 @@ void errand__unlisten(errand__task *t, errand__listener *l) {
 void errand__fire_complete(errand__task *t) {
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
-  errand__listener *l = t->listeners, *calls = NULL;
+  errand__listener *l = t->listeners;
   t->listeners = NULL;
   /* The list was pushed newest first: reverse it so listeners fire in the
    * order they enlisted (a loop sees completion callbacks in that order). */
@@ -68,26 +68,19 @@ void errand__fire_complete(errand__task *t) {
     fifo = l;
     l = next;
   }
-  errand__listener **tail = &calls;
+  /* Everything fires under the lock: a waiter unlistens under the same lock
+   * before its stack frame (where its listener lives) goes away, and a
+   * continuation added after the task became final takes this lock before
+   * it queues itself, so it always comes after these. */
   for (l = fifo; l;) {
     errand__listener *next = l->next;
-    if (l->fire) {
-      l->next = NULL;
-      *tail = l;
-      tail = &l->next;
-    } else {
-      /* Unpark under the lock: a waiter unlistens under the same lock
-       * before its stack frame (where l lives) goes away. */
+    if (l->fire)
+      l->fire(l, t); /* frees l; must not block */
+    else
       errand__unpark(l->parker);
-    }
     l = next;
   }
   pthread_mutex_unlock(m);
-  while (calls) {
-    errand__listener *next = calls->next;
-    calls->fire(calls, t); /* frees calls */
-    calls = next;
-  }
 }
 
 void errand__fire_cancel(errand__task *t) {
@@ -96,8 +89,12 @@ void errand__fire_cancel(errand__task *t) {
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
   for (errand__listener *l = t->listeners; l; l = l->next)
-    if ((l->kinds & LISTEN_CANCEL) && l->parker)
-      errand__unpark(l->parker);
+    if (l->kinds & LISTEN_CANCEL) {
+      if (l->on_cancel)
+        l->on_cancel(l, t);
+      else if (l->parker)
+        errand__unpark(l->parker);
+    }
   pthread_mutex_unlock(m);
 }
 

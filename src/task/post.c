@@ -129,14 +129,16 @@ static void schedule(errand__rt *rt, errand__task *t,
     return;
   }
   if (o->queue_timeout_ms)
-    t->aux->queue_timer = errand__timer_add(
-        rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
-        errand__task_timer_fired, t, TIMER_QUEUE);
+    errand__timer_add(rt->sched,
+                      now + (uint64_t)o->queue_timeout_ms * 1000000u,
+                      errand__task_timer_fired, t, TIMER_QUEUE,
+                      &t->aux->queue_timer);
   if (o->delay_ms) {
     errand__stat_add(b, owned, &b->delayed_in, 1);
-    t->aux->delay_timer = errand__timer_add(
-        rt->sched, now + (uint64_t)o->delay_ms * 1000000u,
-        errand__task_timer_fired, t, TIMER_DELAY);
+    /* Last touch of t here: once the timer is in, it may run and end. */
+    errand__timer_add(rt->sched, now + (uint64_t)o->delay_ms * 1000000u,
+                      errand__task_timer_fired, t, TIMER_DELAY,
+                      &t->aux->delay_timer);
     return;
   }
   bool to_thread =
@@ -223,16 +225,22 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
   return 0;
 }
 
-int errand__post_internal(errand__rt *rt, errand_fn fn, void *arg) {
+errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
+                                      void *arg) {
   static const errand_post_options defaults;
   errand__task *t;
-  int rc = build(rt, fn, arg, &defaults, NULL, NULL, false, &t);
-  if (rc)
-    return rc;
+  if (build(rt, fn, arg, &defaults, NULL, NULL, false, &t))
+    return NULL;
   atomic_fetch_or(&t->state, ST_INTERNAL);
-  schedule(rt, t, &defaults, errand__now_ns());
-  return 0;
+  return t;
 }
+
+void errand__internal_schedule(errand__task *t) {
+  static const errand_post_options defaults;
+  schedule(t->rt, t, &defaults, errand__now_ns());
+}
+
+void errand__internal_discard(errand__task *t) { unbuild(t); }
 
 int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
                             size_t n, const errand_post_options *o,
@@ -293,9 +301,10 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
       errand__stat_add(b, owned, &b->posted, 1);
       t->t_ready = now;
       if (o->queue_timeout_ms)
-        t->aux->queue_timer = errand__timer_add(
-            rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
-            errand__task_timer_fired, t, TIMER_QUEUE);
+        errand__timer_add(rt->sched,
+                          now + (uint64_t)o->queue_timeout_ms * 1000000u,
+                          errand__task_timer_fired, t, TIMER_QUEUE,
+                          &t->aux->queue_timer);
       errand__task_mark_queued(t, false);
     } else {
       schedule(rt, t, o, now);

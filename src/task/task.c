@@ -138,7 +138,11 @@ void errand__task_unref(errand__task *t) {
     t->result_free(t->result);
   free(ld_rlx(&t->err));
   if (t->aux) {
+    if (t->aux->signal || t->aux->loop)
+      errand__task_hooks.drop(t);
     free(t->aux->name);
+    if (t->aux->ext_free)
+      t->aux->ext_free(t->aux->ext);
     free(t->aux);
   }
   errand__table_free(&errand__task_table, t);
@@ -213,8 +217,9 @@ void errand__task_drop_pending(errand__task *t) {
     finalize(t);
 }
 
-static void cancel_timer(errand__task *t, uint64_t *id) {
-  if (*id && errand__timer_cancel(t->rt->sched, *id))
+static void cancel_timer(errand__task *t, _Atomic uint64_t *id) {
+  uint64_t v = ld_rlx(id);
+  if (v && errand__timer_cancel(t->rt->sched, v))
     errand__task_unref(t); /* the timer's reference */
 }
 
@@ -270,20 +275,29 @@ bool errand__task_is_canceled(errand__task *t) {
   return false;
 }
 
+uint32_t errand__task_request_cancel(errand__task *t, int code,
+                                     const char *reason) {
+  uint32_t s = ld_acq(&t->state);
+  if (st_final(s))
+    return s;
+  /* The reason goes first: whoever sees the request bit finds it. */
+  if (reason && !ld_acq(&t->err)) {
+    errand__error *e = errand__error_new(code, "%s", reason);
+    errand__error *expect = NULL;
+    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
+      free(e);
+  }
+  return atomic_fetch_or(&t->state, ST_CANCEL_REQ);
+}
+
 void errand__task_cancel(errand__task *t, int code, const char *reason) {
-  uint32_t s = atomic_fetch_or(&t->state, ST_CANCEL_REQ);
+  uint32_t s = errand__task_request_cancel(t, code, reason);
   if (st_final(s))
     return;
   if (st_status(s) <= ERRAND_STATUS_WAITING_TO_RUN &&
       errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED, code, "%s",
                                  reason ? reason : "canceled"))
     return;
-  if (reason) {
-    errand__error *e = errand__error_new(code, "%s", reason);
-    errand__error *expect = NULL;
-    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
-      free(e);
-  }
   errand__fire_cancel(t);
 }
 
@@ -366,23 +380,56 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     cancel_timer(t, &aux->queue_timer);
     if (aux->run_timeout_ms > 0 && errand__timer_reserve(rt->sched, 1) == 0) {
       errand__ref_inc(t);
-      aux->run_timer = errand__timer_add(
-          rt->sched, t0 + (uint64_t)aux->run_timeout_ms * 1000000u,
-          errand__task_timer_fired, t, TIMER_RUN);
+      errand__timer_add(rt->sched,
+                        t0 + (uint64_t)aux->run_timeout_ms * 1000000u,
+                        errand__task_timer_fired, t, TIMER_RUN,
+                        &aux->run_timer);
     }
   }
   errand__task *prev = tl_current;
   tl_current = t;
   int rc = t->fn(errand__task_handle(t), t->arg);
   tl_current = prev;
-  if (aux) {
-    if (aux->arg_free)
-      aux->arg_free(t->arg);
-    cancel_timer(t, &aux->run_timer);
+  if (aux && aux->arg_free)
+    aux->arg_free(t->arg);
+  if (ld_acq(&t->state) & ST_DEFERRED) {
+    aux->t_start = t0; /* the run goes on: finish() ends it */
+    return;
   }
+  if (aux)
+    cancel_timer(t, &aux->run_timer);
   stat_run(t, false, errand__now_ns() - t0);
   end_run(t, rc);
   errand__task_unref(t); /* RUN */
+}
+
+void errand__task_defer(errand__task *t) {
+  atomic_fetch_or(&t->state, ST_DEFERRED);
+}
+
+void errand__task_finish(errand__task *t, int rc, const char *error) {
+  atomic_fetch_and(&t->state, ~ST_DEFERRED);
+  if (rc != 0 && error)
+    errand__task_set_error(t, rc, error);
+  cancel_timer(t, &t->aux->run_timer);
+  stat_run(t, false, errand__now_ns() - t->aux->t_start);
+  end_run(t, rc);
+  errand__task_unref(t); /* RUN */
+}
+
+void errand__task_set_result_any(errand__task *t, void *value,
+                                 errand_free_fn free_fn) {
+  if (t->result_free && t->result && t->result != value)
+    t->result_free(t->result);
+  t->result = value;
+  t->result_free = free_fn;
+}
+
+void errand__task_set_error(errand__task *t, int code, const char *message) {
+  errand__error *e = errand__error_new(code ? code : ERRAND_E_FAILED, "%s",
+                                       message ? message : "failed");
+  if (e)
+    free(atomic_exchange(&t->err, e));
 }
 
 /* A dedicated task leaves its delay straight for its thread. */
@@ -404,12 +451,14 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
   if (kind == TIMER_DELAY) {
     uint32_t s = ld_acq(&t->state);
     bool ded = (s & ST_DEDICATED) && !t->aux->loop;
+    /* Before it is marked queued: from then on another worker may inline
+     * it and read this. */
+    t->t_ready = errand__now_ns();
     /* Leaving the delay: count it as queued unless cancelled meanwhile. */
     if (ded ? !clear_delayed(t) : !errand__task_mark_queued(t, true)) {
       errand__task_unref(t); /* RUN: it was cancelled while delayed */
       return;
     }
-    t->t_ready = errand__now_ns();
     if (t->aux->signal || t->aux->loop) {
       errand__task_hooks.submit(t);
       return;

@@ -34,6 +34,7 @@
 #define ST_INTERNAL (1u << 14) /* errand's own (continuations): runs even
                                   while the runtime cancels */
 #define ST_QUEUED (1u << 15)  /* counted as queued at its level */
+#define ST_DEFERRED (1u << 17) /* its run ends by errand__task_finish */
 #define ST_DELAYED (1u << 16) /* counted as waiting for its delay */
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
@@ -55,11 +56,16 @@ typedef struct errand__aux {
   char *name;
   errand_free_fn arg_free;
   int64_t queue_timeout_ms, run_timeout_ms;
-  uint64_t delay_timer, queue_timer, run_timer; /* timer ids, 0 = none */
+  /* timer ids, 0 = none; set by the timer code before a timer can fire */
+  _Atomic uint64_t delay_timer, queue_timer, run_timer;
   /* Owned by the upper layers, opaque here. */
   void *signal;                              /* bound signal, or NULL */
   struct errand__task *sig_prev, *sig_next;  /* under the signal's lock */
   void *loop;                                /* runs on this loop, or NULL */
+  /* An attachment that lives as long as the task record (job data). */
+  void *ext;
+  void (*ext_free)(void *ext);
+  uint64_t t_start; /* run start, for deferred runs */
 } errand__aux;
 
 struct errand__task {
@@ -107,6 +113,9 @@ typedef struct errand__hooks {
   void (*submit)(errand__task *t);
   /* A task with a signal or a loop became final. */
   void (*final)(errand__task *t);
+  /* Its record is being freed: drop the references the upper layers keep
+   * in aux (signal, loop). */
+  void (*drop)(errand__task *t);
   /* A queued loop task changed level. */
   void (*loop_relevel)(errand__task *t);
 } errand__hooks;
@@ -130,6 +139,11 @@ bool errand__task_movable(errand__node *n);
  * Returns false when it already started or ended. */
 bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
                                 const char *fmt, ...) ERRAND_PRINTF(4, 5);
+/* Records reason (if none yet) and sets the cancel request bit, without
+ * ending anything: a worker about to start the task will see it.  Safe
+ * under a signal's lock.  Returns the state before. */
+uint32_t errand__task_request_cancel(errand__task *t, int code,
+                                     const char *reason);
 /* Requests cancellation of a running task with a reason (kept as its error
  * if it ends CANCELED), or cancels it if it has not started. */
 void errand__task_cancel(errand__task *t, int code, const char *reason);
@@ -172,12 +186,31 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
 int errand__check_post_options(const errand_post_options *o);
 /* The runtime of a handle, if it accepts posts from this thread now. */
 int errand__rt_for_post(errand_runtime *h, errand__rt **out);
-/* Posts an internal pool task that ignores the shutdown phase (a
- * continuation must run even while the runtime drains). */
-int errand__post_internal(errand__rt *rt, errand_fn fn, void *arg);
+/* An internal pool task that ignores the shutdown phase (a continuation
+ * must run even while the runtime drains or cancels), built ahead so that
+ * scheduling it later cannot fail. */
+errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn, void *arg);
+void errand__internal_schedule(errand__task *t);
+void errand__internal_discard(errand__task *t);
+
+/* ---- runs that end later (process jobs) ---- */
+/* From the task's own function: its run does not end when the function
+ * returns but when errand__task_finish is called (from any thread).  The
+ * task needs an aux record (post it with one). */
+void errand__task_defer(errand__task *t);
+/* Ends a deferred run as the function returning rc would have; error is
+ * the message for a failure (NULL: keep whatever was set). */
+void errand__task_finish(errand__task *t, int rc, const char *error);
+/* Sets the result of a running task from any thread (the caller owns the
+ * task's run); value is freed with free_fn. */
+void errand__task_set_result_any(errand__task *t, void *value,
+                                 errand_free_fn free_fn);
+/* Replaces a task's error message (from the thread that owns its run). */
+void errand__task_set_error(errand__task *t, int code, const char *message);
 
 /* ---- listeners (listener.c) ---- */
 enum { LISTEN_COMPLETE = 1u, LISTEN_CANCEL = 2u, LISTEN_EVENT = 4u };
+/* Note: a listener with fire set is freed by fire at completion. */
 struct errand__listener {
   errand__listener *next;
   unsigned kinds;
@@ -185,6 +218,9 @@ struct errand__listener {
   /* called once after t is final, with no lock held; the listener is then
    * the callee's (it frees it) */
   void (*fire)(errand__listener *l, errand__task *t);
+  /* LISTEN_CANCEL: called under the stripe lock when cancellation is
+   * requested (must not block) — instead of unparking parker */
+  void (*on_cancel)(errand__listener *l, errand__task *t);
   /* LISTEN_EVENT: called under the stripe lock for each event emitted */
   void (*event)(errand__listener *l, errand__task *t, const char *name,
                 const void *data, size_t len);

@@ -19,6 +19,25 @@
 
 static _Thread_local int help_depth;
 
+/* Runs a queued pool task of w's runtime right here, on the waiting worker
+ * (as TBB and .NET's task inlining do): the waiter needs it anyway, and it
+ * may sit behind lower-level work in some worker's deque where no priority
+ * change can reach it.  The node left in its queue is dropped when popped
+ * (its status is no longer WAITING_TO_RUN), so we run it under a reference
+ * of our own. */
+static bool try_inline(errand__task *t, errand__worker *w) {
+  uint32_t s = ld_acq(&t->state);
+  if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || !(s & ST_QUEUED) ||
+      (s & ST_DEDICATED) || (t->aux && t->aux->loop) ||
+      errand__sched_worker_self(t->rt->sched) != w)
+    return false;
+  errand__ref_inc(t);
+  help_depth++;
+  errand__task_run_node(t->rt, &t->node);
+  help_depth--;
+  return true;
+}
+
 static bool any_final(errand__task *const *ts, size_t n, size_t *index) {
   for (size_t i = 0; i < n; i++) {
     if (st_final(ld_acq(&ts[i]->state))) {
@@ -82,6 +101,11 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
     }
     bool can_help = w && help_depth < MAX_HELP_DEPTH;
     if (can_help) {
+      bool ran = false;
+      for (size_t i = 0; i < n && !ran; i++)
+        ran = try_inline(ts[i], w);
+      if (ran)
+        continue;
       errand__node *node = errand__sched_find_work(w, true);
       if (node) {
         help_depth++;

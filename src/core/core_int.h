@@ -1,0 +1,135 @@
+/*
+ * core_int.h — what every layer of errand shares: the atomics wrapper,
+ * error reporting, the generation-checked handle table and the parker.
+ *
+ * Lock order across errand (outermost first; never call user code while
+ * holding any of them):
+ *   signal mutex (signal/signal.c)
+ *   -> task stripe locks (task/listener.c; one at a time)
+ *   -> scheduler injection lock -> idle lock; timer lock; dedicated-thread
+ *      lock; loop mutex; process pool mutex
+ *   -> handle table mutex (core/table.c)
+ * Under a stripe lock errand only wakes threads and queues work (a loop
+ * delivery, an internal pool task), never blocks.
+ */
+#ifndef ERRAND_CORE_INT_H
+#define ERRAND_CORE_INT_H
+
+#include "errand.h"
+#include "platform/platform_int.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- atomics: every non-default order says why where it is used ---- */
+#define ld_rlx(p) atomic_load_explicit((p), memory_order_relaxed)
+#define ld_acq(p) atomic_load_explicit((p), memory_order_acquire)
+#define st_rlx(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define st_rel(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define faa_rlx(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define fas_rlx(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+
+/* A counter with a single writer: a plain load+store is enough and avoids a
+ * locked instruction; readers on other threads see a value that is at most
+ * a little stale. */
+#define inc_owned(p, v) st_rlx((p), ld_rlx(p) + (v))
+
+#define ERRAND_UNUSED(x) (void)(x)
+#define container_of(ptr, type, member)                                        \
+  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- errors ---- */
+
+/* Records a detail message for errand_last_error() on this thread and
+ * returns code, so callers write `return errand__err(ERRAND_E_INVALID,
+ * "...")`. */
+int errand__err(int code, const char *fmt, ...) ERRAND_PRINTF(2, 3);
+
+/* malloc'ed "code + message" carried by a task that ended in error. */
+typedef struct errand__error {
+  int code;
+  char message[];
+} errand__error;
+
+errand__error *errand__error_new(int code, const char *fmt, ...)
+    ERRAND_PRINTF(2, 3);
+errand__error *errand__error_newv(int code, const char *fmt, va_list ap);
+
+/* ---- the handle table ----
+ *
+ * Objects that users hold (tasks, runtimes) live in type-stable slots of a
+ * table and are handed out as an encoded (type, index, generation) value
+ * disguised as a pointer.  A slot's first member is its refgen word: the
+ * generation in the high half, the reference count in the low half.  A
+ * lookup with a stale generation fails cleanly even after the slot was
+ * reused, and since slot memory is never returned to malloc while errand is
+ * loaded, reading a stale slot's refgen is never a use-after-free.
+ */
+typedef struct errand__slot {
+  _Atomic uint64_t refgen;
+  uint32_t index;
+} errand__slot;
+
+typedef struct errand__table errand__table;
+
+enum {
+  ERRAND__TYPE_TASK = 1,
+  ERRAND__TYPE_RUNTIME = 2,
+  ERRAND__TYPE_SIGNAL = 3,
+  ERRAND__TYPE_CONTROLLER = 4,
+  ERRAND__TYPE_LOOP = 5,
+  ERRAND__TYPE_JOBS = 6,
+  ERRAND__TYPE_PROCPOOL = 7
+};
+
+extern errand__table errand__task_table;
+extern errand__table errand__runtime_table;
+extern errand__table errand__signal_table;
+extern errand__table errand__controller_table;
+extern errand__table errand__loop_table;
+extern errand__table errand__jobs_table;
+extern errand__table errand__procpool_table;
+
+/* The size of one object (set once, before the first allocation). */
+void errand__table_set_size(errand__table *tb, size_t elem_size);
+/* A new zeroed slot (beyond the slot header) with refs references, or NULL. */
+void *errand__table_alloc(errand__table *tb, uint32_t refs);
+/* Gives a slot whose count reached zero back to the table. */
+void errand__table_free(errand__table *tb, void *obj);
+
+/* The encoded handle of a live object. */
+void *errand__handle_of(errand__table *tb, const void *obj);
+/* Decodes h.  Returns the object, or NULL with *code set to E_INVALID (NULL
+ * or not this type) or E_RELEASED.  Does not take a reference. */
+void *errand__table_get(errand__table *tb, const void *h, int *code);
+
+/* Reference counting on a live object (obj from table_get/alloc). */
+bool errand__ref_inc(void *obj);
+/* Returns true when this was the last reference: the caller then destroys
+ * the object and calls errand__table_free. */
+bool errand__ref_dec(void *obj);
+/* Decodes and takes one reference in one step (false if stale). */
+bool errand__ref_inc_checked(errand__table *tb, const void *h, void **obj,
+                             int *code);
+
+/* ---- parker: one per thread, for sleeping until another thread says so ----
+ */
+typedef struct errand__parker {
+  _Atomic uint32_t state; /* 0 empty, 1 notified, 2 parked */
+} errand__parker;
+
+/* This thread's parker (lives as long as the thread). */
+errand__parker *errand__parker_self(void);
+/* Sleeps until unparked or until deadline_ns (0 = no deadline; absolute
+ * errand__now_ns time).  Consumes one notification. */
+void errand__park(errand__parker *p, uint64_t deadline_ns);
+void errand__unpark(errand__parker *p);
+
+/* timeout_ms (negative forever, 0 poll) -> absolute deadline or 0 for
+ * forever; poll gives "now". */
+uint64_t errand__deadline(int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * parker.c — one sleep/wake word per thread.
+ *
+ * A thread parks on its own word; anyone who wants it awake unparks that
+ * word.  A notification that arrives before the park is kept, so the classic
+ * "check condition, then sleep" race cannot lose a wake-up: every waiter in
+ * errand registers itself first, re-checks its condition, then parks.
+ */
+#include "core/core_int.h"
+
+#include <stdint.h>
+
+enum { EMPTY = 0, NOTIFIED = 1, PARKED = 2 };
+
+static _Thread_local errand__parker self_parker;
+
+errand__parker *errand__parker_self(void) { return &self_parker; }
+
+uint64_t errand__deadline(int64_t timeout_ms) {
+  if (timeout_ms < 0)
+    return 0; /* forever */
+  uint64_t now = errand__now_ns();
+  if (timeout_ms > INT64_MAX / 2000000)
+    timeout_ms = INT64_MAX / 2000000;
+  return now + (uint64_t)timeout_ms * 1000000u;
+}
+
+void errand__park(errand__parker *p, uint64_t deadline_ns) {
+  uint32_t expected = NOTIFIED;
+  /* acquire: whatever the unparker did before unparking is visible now. */
+  if (atomic_compare_exchange_strong_explicit(&p->state, &expected, EMPTY,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
+    return;
+  expected = EMPTY;
+  if (!atomic_compare_exchange_strong_explicit(&p->state, &expected, PARKED,
+                                               memory_order_acquire,
+                                               memory_order_relaxed)) {
+    /* It became NOTIFIED in between. */
+    atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
+    return;
+  }
+  for (;;) {
+    int64_t timeout = -1;
+    if (deadline_ns) {
+      uint64_t now = errand__now_ns();
+      if (now >= deadline_ns)
+        break;
+      timeout = (int64_t)(deadline_ns - now);
+    }
+    errand__futex_wait(&p->state, PARKED, timeout);
+    if (ld_acq(&p->state) == NOTIFIED)
+      break;
+  }
+  atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
+}
+
+void errand__unpark(errand__parker *p) {
+  /* release: pairs with the acquire in errand__park. */
+  if (atomic_exchange_explicit(&p->state, NOTIFIED, memory_order_release) ==
+      PARKED)
+    errand__futex_wake(&p->state, 1);
+}

@@ -1,0 +1,280 @@
+/*
+ * table.c — type-stable slots and generation-checked handles.
+ *
+ * The idea: a handle is (type, index, generation) packed into a pointer-sized
+ * value, and the slot it names is never given back to malloc while errand is
+ * loaded.  So checking a handle is one load of the slot's refgen word, and a
+ * released or reused handle is reported as ERRAND_E_RELEASED instead of being
+ * a use-after-free.  Slots come in segments of 4096 that are allocated once;
+ * free indices go through a small per-thread cache so allocating a task is
+ * usually a pop from a thread-local array.
+ */
+#include "core/core_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SEG_SHIFT 12u
+#define SEG_SIZE (1u << SEG_SHIFT)
+#define MAX_SEGS (1u << 14) /* 64M slots per table */
+#define GEN_MASK ((1u << 29) - 1u)
+#define TYPE_SHIFT 61
+#define REFS_MASK 0xffffffffull
+#define CACHE_MAX 64u
+#define CACHE_MOVE 32u
+
+struct errand__table {
+  size_t elem_size;
+  unsigned type;
+  bool per_thread_cache;
+  pthread_mutex_t mu;
+  _Atomic(char *) segs[MAX_SEGS]; /* written once under mu */
+  _Atomic uint32_t nsegs;
+  uint32_t *free; /* under mu */
+  uint32_t nfree, capfree;
+  uint32_t next_fresh; /* under mu */
+};
+
+/* Sizes are filled in by the layers that own the objects (they know the
+ * struct); the tables only need them before the first allocation. */
+errand__table errand__task_table = {.type = ERRAND__TYPE_TASK,
+                                    .per_thread_cache = true,
+                                    .mu = PTHREAD_MUTEX_INITIALIZER};
+errand__table errand__runtime_table = {.type = ERRAND__TYPE_RUNTIME,
+                                       .mu = PTHREAD_MUTEX_INITIALIZER};
+errand__table errand__signal_table = {.type = ERRAND__TYPE_SIGNAL,
+                                      .mu = PTHREAD_MUTEX_INITIALIZER};
+errand__table errand__controller_table = {.type = ERRAND__TYPE_CONTROLLER,
+                                          .mu = PTHREAD_MUTEX_INITIALIZER};
+errand__table errand__loop_table = {.type = ERRAND__TYPE_LOOP,
+                                    .mu = PTHREAD_MUTEX_INITIALIZER};
+errand__table errand__jobs_table = {.type = ERRAND__TYPE_JOBS,
+                                    .mu = PTHREAD_MUTEX_INITIALIZER};
+errand__table errand__procpool_table = {.type = ERRAND__TYPE_PROCPOOL,
+                                        .mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Free task indices kept by this thread; flushed back when the thread ends. */
+typedef struct tcache {
+  uint32_t n;
+  bool registered;
+  uint32_t idx[CACHE_MAX];
+} tcache;
+static _Thread_local tcache task_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static inline char *slot_at(errand__table *tb, uint32_t idx) {
+  char *seg = ld_acq(&tb->segs[idx >> SEG_SHIFT]);
+  return seg + (size_t)(idx & (SEG_SIZE - 1)) * tb->elem_size;
+}
+
+static bool push_free_locked(errand__table *tb, uint32_t idx) {
+  if (tb->nfree == tb->capfree) {
+    uint32_t cap = tb->capfree ? tb->capfree * 2 : 1024;
+    uint32_t *nf = realloc(tb->free, cap * sizeof *nf);
+    if (!nf)
+      return false;
+    tb->free = nf;
+    tb->capfree = cap;
+  }
+  tb->free[tb->nfree++] = idx;
+  return true;
+}
+
+static void flush_cache(void *p) {
+  tcache *c = p;
+  errand__table *tb = &errand__task_table;
+  pthread_mutex_lock(&tb->mu);
+  for (uint32_t i = 0; i < c->n; i++)
+    if (!push_free_locked(tb, c->idx[i]))
+      break; /* out of memory at thread exit: the slots stay unused */
+  c->n = 0;
+  pthread_mutex_unlock(&tb->mu);
+}
+
+static void make_key(void) { pthread_key_create(&cache_key, flush_cache); }
+
+/* Returns an index with its segment allocated, or UINT32_MAX. */
+static uint32_t take_index_locked(errand__table *tb) {
+  if (tb->nfree)
+    return tb->free[--tb->nfree];
+  uint32_t idx = tb->next_fresh;
+  uint32_t seg = idx >> SEG_SHIFT;
+  if (seg >= MAX_SEGS)
+    return UINT32_MAX;
+  if (!ld_rlx(&tb->segs[seg])) {
+    char *mem = calloc(SEG_SIZE, tb->elem_size);
+    if (!mem)
+      return UINT32_MAX;
+    /* release: a reader that finds the segment pointer sees zeroed slots. */
+    st_rel(&tb->segs[seg], mem);
+    st_rel(&tb->nsegs, seg + 1);
+  }
+  tb->next_fresh++;
+  return idx;
+}
+
+void *errand__table_alloc(errand__table *tb, uint32_t refs) {
+  uint32_t idx = UINT32_MAX;
+  if (tb->per_thread_cache) {
+    tcache *c = &task_cache;
+    if (!c->registered) {
+      pthread_once(&cache_once, make_key);
+      pthread_setspecific(cache_key, c);
+      c->registered = true;
+    }
+    if (c->n == 0) {
+      pthread_mutex_lock(&tb->mu);
+      while (c->n < CACHE_MOVE) {
+        uint32_t i = take_index_locked(tb);
+        if (i == UINT32_MAX)
+          break;
+        c->idx[c->n++] = i;
+      }
+      pthread_mutex_unlock(&tb->mu);
+    }
+    if (c->n)
+      idx = c->idx[--c->n];
+  } else {
+    pthread_mutex_lock(&tb->mu);
+    idx = take_index_locked(tb);
+    pthread_mutex_unlock(&tb->mu);
+  }
+  if (idx == UINT32_MAX)
+    return NULL;
+  errand__slot *s = (errand__slot *)slot_at(tb, idx);
+  memset((char *)s + sizeof *s, 0, tb->elem_size - sizeof *s);
+  uint32_t gen = (uint32_t)(ld_rlx(&s->refgen) >> 32);
+  if (gen == 0)
+    gen = 1;
+  s->index = idx;
+  /* release: the zeroed body is visible to whoever decodes the handle. */
+  st_rel(&s->refgen, ((uint64_t)gen << 32) | refs);
+  return s;
+}
+
+void errand__table_free(errand__table *tb, void *obj) {
+  uint32_t idx = ((errand__slot *)obj)->index;
+  if (tb->per_thread_cache) {
+    tcache *c = &task_cache;
+    if (c->registered && c->n < CACHE_MAX) {
+      c->idx[c->n++] = idx;
+      return;
+    }
+    pthread_mutex_lock(&tb->mu);
+    if (c->registered) {
+      while (c->n > CACHE_MAX - CACHE_MOVE && push_free_locked(tb, c->idx[c->n - 1]))
+        c->n--;
+      if (c->n < CACHE_MAX) {
+        c->idx[c->n++] = idx;
+        pthread_mutex_unlock(&tb->mu);
+        return;
+      }
+    }
+    push_free_locked(tb, idx);
+    pthread_mutex_unlock(&tb->mu);
+    return;
+  }
+  pthread_mutex_lock(&tb->mu);
+  push_free_locked(tb, idx);
+  pthread_mutex_unlock(&tb->mu);
+}
+
+void *errand__handle_of(errand__table *tb, const void *obj) {
+  const errand__slot *s = obj;
+  uint64_t gen = (ld_rlx(&s->refgen) >> 32) & GEN_MASK;
+  uint64_t h = ((uint64_t)tb->type << TYPE_SHIFT) | (gen << 32) |
+              ((uint64_t)s->index + 1);
+  return (void *)(uintptr_t)h;
+}
+
+_Static_assert(sizeof(uintptr_t) == 8, "errand's handles need 64-bit pointers");
+
+static void *decode(errand__table *tb, const void *h, uint32_t *gen, int *code) {
+  uint64_t v = (uint64_t)(uintptr_t)h;
+  if (!h) {
+    *code = ERRAND_E_INVALID;
+    return NULL;
+  }
+  /* Anything but NULL that does not decode to a live object of this type
+   * reads as released: a made-up value, another type's handle, a stale one. */
+  if ((v >> TYPE_SHIFT) != tb->type || (uint32_t)v == 0) {
+    *code = ERRAND_E_RELEASED;
+    return NULL;
+  }
+  uint32_t idx = (uint32_t)v - 1;
+  if ((idx >> SEG_SHIFT) >= ld_acq(&tb->nsegs) || !ld_acq(&tb->segs[idx >> SEG_SHIFT])) {
+    *code = ERRAND_E_RELEASED;
+    return NULL;
+  }
+  *gen = (uint32_t)(v >> 32) & GEN_MASK;
+  return slot_at(tb, idx);
+}
+
+void *errand__table_get(errand__table *tb, const void *h, int *code) {
+  uint32_t gen;
+  errand__slot *s = decode(tb, h, &gen, code);
+  if (!s)
+    return NULL;
+  /* acquire: pairs with the release in table_alloc, so the body is seen. */
+  uint64_t rg = ld_acq(&s->refgen);
+  if ((uint32_t)(rg >> 32) != gen || (rg & REFS_MASK) == 0) {
+    *code = ERRAND_E_RELEASED;
+    return NULL;
+  }
+  return s;
+}
+
+bool errand__ref_inc_checked(errand__table *tb, const void *h, void **obj,
+                             int *code) {
+  uint32_t gen;
+  errand__slot *s = decode(tb, h, &gen, code);
+  if (!s)
+    return false;
+  uint64_t rg = ld_acq(&s->refgen);
+  for (;;) {
+    if ((uint32_t)(rg >> 32) != gen || (rg & REFS_MASK) == 0) {
+      *code = ERRAND_E_RELEASED;
+      return false;
+    }
+    if (atomic_compare_exchange_weak_explicit(&s->refgen, &rg, rg + 1,
+                                              memory_order_acquire,
+                                              memory_order_acquire))
+      break;
+  }
+  *obj = s;
+  return true;
+}
+
+bool errand__ref_inc(void *obj) {
+  errand__slot *s = obj;
+  /* relaxed: the caller already holds a reference, so the slot cannot
+   * change generation under us. */
+  faa_rlx(&s->refgen, 1);
+  return true;
+}
+
+bool errand__ref_dec(void *obj) {
+  errand__slot *s = obj;
+  uint64_t rg = ld_rlx(&s->refgen);
+  for (;;) {
+    uint64_t refs = rg & REFS_MASK;
+    uint64_t nv;
+    if (refs <= 1) {
+      uint32_t gen = ((uint32_t)(rg >> 32) + 1) & GEN_MASK;
+      nv = (uint64_t)(gen ? gen : 1) << 32;
+    } else {
+      nv = rg - 1;
+    }
+    /* acq_rel: every use of the object by other holders happens before the
+     * last holder destroys it. */
+    if (atomic_compare_exchange_weak_explicit(&s->refgen, &rg, nv,
+                                              memory_order_acq_rel,
+                                              memory_order_relaxed))
+      return refs <= 1;
+  }
+}
+
+void errand__table_set_size(errand__table *tb, size_t elem_size) {
+  tb->elem_size = elem_size;
+}
