@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char last_error[256];
 
@@ -38,10 +39,14 @@ const char *errand_errname(int code) {
 const char *errand_last_error(void) { return last_error; }
 
 int errand__err(int code, const char *fmt, ...) {
+  /* Through a copy: callers may pass errand_last_error() itself as an
+   * argument (to wrap the detail of a failed inner call). */
+  char buf[sizeof last_error];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(last_error, buf, sizeof buf);
   if (n < 0)
     last_error[0] = '\0';
   return code;

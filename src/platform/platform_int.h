@@ -44,6 +44,34 @@ void errand__wakefd_drain(int fd);
 void errand__wakefd_wait(int fd, int64_t timeout_ms);
 void errand__wakefd_close(int fd);
 
+/* ---- child processes (spawn.c) ---- */
+typedef struct errand__child {
+  int pid;
+  int pidfd; /* -1 where the kernel has no pidfd_open */
+  int sock;  /* our end of the protocol socket */
+  int out;   /* read end of its stdout */
+  int err;   /* read end of its stderr */
+} errand__child;
+
+/* Starts argv (NULL: this program, /proc/self/exe) as a worker: the
+ * protocol socket on fd 3, stdin /dev/null, stdout/stderr on pipes, in a
+ * process group of its own, with every signal unblocked and at its default,
+ * and ERRAND_WORKER=1 ERRAND_WORKER_FD=3 ERRAND_PROTOCOL=1
+ * ERRAND_WORKER_INDEX=index added to the environment.  Every descriptor we
+ * keep is close-on-exec and non-blocking.  0, or an errno value with why
+ * filled in. */
+int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
+                         char *why, size_t whylen);
+/* Signals the child's whole process group. */
+void errand__child_kill(const errand__child *c, int sig);
+/* Reaps the child if it exited: 1 with *status (as waitpid's), 0 if it
+ * still runs.  Only ever waits for this pid. */
+int errand__child_reap(errand__child *c, int *status, int block);
+/* "exited with code 3", "killed by signal SIGSEGV" */
+void errand__describe_status(int status, char *buf, size_t len);
+/* Resident set size of pid in bytes (0 if unknown). */
+uint64_t errand__rss_of(int pid);
+
 /* One pause instruction: spinning politely. */
 static inline void errand__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,0 +1,228 @@
+/*
+ * spawn.c — start worker processes and reap them.
+ *
+ * posix_spawn, not fork: it is safe from a threaded host and cheap (vfork
+ * under glibc).  The worker gets a process group of its own so a cancel
+ * or a timeout can stop everything it started; we only ever wait for our
+ * own pids (through a pidfd where the kernel has one), so the host's own
+ * children are never reaped by errand.
+ */
+#include "platform_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int set_flags(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return -1;
+  return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static bool is_worker_var(const char *e) {
+  return strncmp(e, "ERRAND_WORKER=", 14) == 0 ||
+         strncmp(e, "ERRAND_WORKER_FD=", 17) == 0 ||
+         strncmp(e, "ERRAND_PROTOCOL=", 16) == 0 ||
+         strncmp(e, "ERRAND_WORKER_INDEX=", 20) == 0;
+}
+
+/* environ minus any ERRAND_WORKER* plus ours; strings live in buf. */
+static char **make_env(int index, char *buf, size_t buflen) {
+  size_t n = 0;
+  for (char **e = environ; e && *e; e++)
+    n++;
+  char **env = malloc((n + 5) * sizeof *env);
+  if (!env)
+    return NULL;
+  size_t k = 0;
+  for (char **e = environ; e && *e; e++)
+    if (!is_worker_var(*e))
+      env[k++] = *e;
+  int w = snprintf(buf, buflen, "ERRAND_WORKER_INDEX=%d", index);
+  if (w < 0 || (size_t)w >= buflen) {
+    free(env);
+    return NULL;
+  }
+  env[k++] = (char *)"ERRAND_WORKER=1";
+  env[k++] = (char *)"ERRAND_WORKER_FD=3";
+  env[k++] = (char *)"ERRAND_PROTOCOL=1";
+  env[k++] = buf;
+  env[k] = NULL;
+  return env;
+}
+
+/* A descriptor that is none of 0..3, so the dup2s below never collide and
+ * always clear close-on-exec on their target. */
+static int above3(int fd) {
+  if (fd > 3)
+    return fd;
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 4);
+  close(fd);
+  return nfd;
+}
+
+int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
+                         char *why, size_t whylen) {
+  int sv[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
+  int rc = 0;
+  char **env = NULL;
+  char idxbuf[48];
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  bool fa_init = false, at_init = false;
+  memset(c, 0, sizeof *c);
+  c->pid = -1;
+  c->pidfd = c->sock = c->out = c->err = -1;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+      pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+    rc = errno;
+    snprintf(why, whylen, "cannot create the worker's channels: %s",
+             strerror(rc));
+    goto fail;
+  }
+  sv[1] = above3(sv[1]);
+  po[1] = above3(po[1]);
+  pe[1] = above3(pe[1]);
+  if (sv[1] < 0 || po[1] < 0 || pe[1] < 0) {
+    rc = errno;
+    snprintf(why, whylen, "cannot place the worker's channels: %s",
+             strerror(rc));
+    goto fail;
+  }
+  env = make_env(index, idxbuf, sizeof idxbuf);
+  if (!env) {
+    rc = ENOMEM;
+    snprintf(why, whylen, "no memory for the worker's environment");
+    goto fail;
+  }
+  if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+    goto spawn_fail;
+  fa_init = true;
+  if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) ||
+      (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) ||
+      (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) ||
+      (rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3)))
+    goto spawn_fail;
+  if ((rc = posix_spawnattr_init(&at)) != 0)
+    goto spawn_fail;
+  at_init = true;
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  /* errand's threads block every signal; the worker must not inherit that
+   * (SIGTERM has to work), nor the host's handlers. */
+  if ((rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+                                              POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF)) ||
+      (rc = posix_spawnattr_setpgroup(&at, 0)) ||
+      (rc = posix_spawnattr_setsigmask(&at, &none)) ||
+      (rc = posix_spawnattr_setsigdefault(&at, &all)))
+    goto spawn_fail;
+  const char *self_argv[] = {program_invocation_short_name, NULL};
+  const char *path = argv ? argv[0] : "/proc/self/exe";
+  char *const *args = (char *const *)(argv ? argv : self_argv);
+  pid_t pid;
+  rc = argv && !strchr(path, '/')
+           ? posix_spawnp(&pid, path, &fa, &at, args, env)
+           : posix_spawn(&pid, path, &fa, &at, args, env);
+  if (rc != 0)
+    goto spawn_fail;
+  c->pid = pid;
+  c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (c->pidfd >= 0)
+    fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
+  c->sock = sv[0];
+  c->out = po[0];
+  c->err = pe[0];
+  close(sv[1]);
+  close(po[1]);
+  close(pe[1]);
+  set_flags(c->sock);
+  set_flags(c->out);
+  set_flags(c->err);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  free(env);
+  return 0;
+spawn_fail:
+  snprintf(why, whylen, "cannot start worker %s: %s",
+           argv ? argv[0] : "(this program)", strerror(rc));
+fail:
+  if (fa_init)
+    posix_spawn_file_actions_destroy(&fa);
+  if (at_init)
+    posix_spawnattr_destroy(&at);
+  free(env);
+  for (int i = 0; i < 2; i++) {
+    if (sv[i] >= 0)
+      close(sv[i]);
+    if (po[i] >= 0)
+      close(po[i]);
+    if (pe[i] >= 0)
+      close(pe[i]);
+  }
+  return rc ? rc : EIO;
+}
+
+void errand__child_kill(const errand__child *c, int sig) {
+  if (c->pid > 0) {
+    /* The group first (grandchildren), then the pid itself in case it
+     * left the group. */
+    kill(-c->pid, sig);
+    kill(c->pid, sig);
+  }
+}
+
+int errand__child_reap(errand__child *c, int *status, int block) {
+  if (c->pid <= 0)
+    return 1;
+  for (;;) {
+    pid_t r = waitpid(c->pid, status, block ? 0 : WNOHANG);
+    if (r == c->pid)
+      return 1;
+    if (r == 0)
+      return 0;
+    if (errno == EINTR)
+      continue;
+    /* ECHILD: someone else reaped it (a host that waits for any child). */
+    *status = 0;
+    return 1;
+  }
+}
+
+void errand__describe_status(int status, char *buf, size_t len) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char *abbrev = sigabbrev_np(sig);
+    snprintf(buf, len, "killed by signal SIG%s (%d)", abbrev ? abbrev : "?",
+             sig);
+  } else if (WIFEXITED(status)) {
+    snprintf(buf, len, "exited with code %d", WEXITSTATUS(status));
+  } else {
+    snprintf(buf, len, "ended with status 0x%x", (unsigned)status);
+  }
+}
+
+uint64_t errand__rss_of(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/statm", pid);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return 0;
+  unsigned long size = 0, rss = 0;
+  int n = fscanf(f, "%lu %lu", &size, &rss);
+  fclose(f);
+  return n == 2 ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
