@@ -33,7 +33,7 @@ install(FILES "${PROJECT_BINARY_DIR}/errandConfig.cmake"
 # pkg-config.  The prefix is only known at install time (cmake --install
 # --prefix may change it), so errand.pc.in is configured in two steps: now
 # for everything but the prefix, then by an install-time rule.
-set(ERRAND_PC_LIBS_PRIVATE "-lpthread")
+set(ERRAND_PC_LIBS_PRIVATE "-lpthread -ljansson")
 foreach(lib IN LISTS CMAKE_DL_LIBS)
   string(APPEND ERRAND_PC_LIBS_PRIVATE " -l${lib}")
 endforeach()

@@ -69,7 +69,9 @@ extern "C" {
   X(E_PENDING, 8, "task has not completed yet")                               \
   X(E_STATE, 9, "operation not allowed in the object's current state")        \
   X(E_SYSTEM, 10, "operating system call failed")                             \
-  X(E_WRONG_THREAD, 11, "call not allowed on this thread")
+  X(E_WRONG_THREAD, 11, "call not allowed on this thread")                   \
+  X(E_WORKER_DIED, 12, "the worker process died")                            \
+  X(E_PROTOCOL, 13, "the worker broke errand's protocol")
 
 typedef enum errand_error {
 #define ERRAND__ENUM(name, value, text) ERRAND_##name = value,
@@ -587,8 +589,8 @@ ERRAND_EXPORT int errand_job_start(errand_runtime *rt, errand_jobs *jobs,
  * errand_task_result: E_PENDING, E_FAILED, E_CANCELED. */
 ERRAND_EXPORT int errand_job_result(errand_task *t, const char **json);
 
-/* The pid of the process running the job now (0 when it runs in a thread,
- * has not started or has ended). */
+/* The pid of the process that runs (or last ran) the job: 0 for thread
+ * jobs and before a worker took it. */
 ERRAND_EXPORT int errand_job_pid(errand_task *t, int *pid);
 
 /* What the job's process wrote on stdout and stderr while it ran the job

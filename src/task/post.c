@@ -35,7 +35,7 @@ int errand__check_post_options(const errand_post_options *o) {
 static bool needs_aux(const errand_post_options *o,
                       const errand__post_target *tg) {
   return o->name || o->arg_free || o->queue_timeout_ms || o->run_timeout_ms ||
-         o->delay_ms || (tg && (tg->signal || tg->loop));
+         o->delay_ms || (tg && (tg->signal || tg->loop || tg->ext));
 }
 
 /* Takes one pending token on parent, unless it already ended. */
@@ -78,6 +78,8 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
   if (tg && t->aux) {
     t->aux->signal = tg->signal;
     t->aux->loop = tg->loop;
+    t->aux->ext = tg->ext;
+    t->aux->ext_free = tg->ext_free;
   }
   t->fn = fn;
   t->arg = arg;

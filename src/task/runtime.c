@@ -12,6 +12,59 @@
 
 static _Atomic int runtimes_alive;
 
+typedef struct errand__cleanup {
+  struct errand__cleanup *next;
+  uint64_t id;
+  void (*fn)(void *);
+  void *arg;
+} errand__cleanup;
+
+int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
+                          uint64_t *id) {
+  errand__cleanup *c = malloc(sizeof *c);
+  if (!c)
+    return ERRAND_E_NOMEM;
+  pthread_mutex_lock(&rt->cleanup_mu);
+  c->id = ++rt->next_cleanup;
+  c->fn = fn;
+  c->arg = arg;
+  c->next = rt->cleanups;
+  rt->cleanups = c;
+  *id = c->id;
+  pthread_mutex_unlock(&rt->cleanup_mu);
+  return 0;
+}
+
+bool errand__rt_cancel_at_destroy(errand__rt *rt, uint64_t id) {
+  bool found = false;
+  pthread_mutex_lock(&rt->cleanup_mu);
+  for (errand__cleanup **pp = &rt->cleanups; *pp; pp = &(*pp)->next) {
+    if ((*pp)->id == id) {
+      errand__cleanup *c = *pp;
+      *pp = c->next;
+      free(c);
+      found = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&rt->cleanup_mu);
+  return found;
+}
+
+static void run_cleanups(errand__rt *rt) {
+  for (;;) {
+    pthread_mutex_lock(&rt->cleanup_mu);
+    errand__cleanup *c = rt->cleanups;
+    if (c)
+      rt->cleanups = c->next;
+    pthread_mutex_unlock(&rt->cleanup_mu);
+    if (!c)
+      return;
+    c->fn(c->arg);
+    free(c);
+  }
+}
+
 int errand_runtime_create(const errand_runtime_options *opts,
                           errand_runtime **out) {
   static const errand_runtime_options defaults;
@@ -32,6 +85,7 @@ int errand_runtime_create(const errand_runtime_options *opts,
   errand__rt *rt = errand__table_alloc(&errand__runtime_table, 1);
   if (!rt)
     return errand__err(ERRAND_E_NOMEM, "no memory for a runtime");
+  pthread_mutex_init(&rt->cleanup_mu, NULL);
   int workers = o->workers ? o->workers : errand__cpu_count();
   errand__sched_config cfg = {
       .workers = workers,
@@ -46,6 +100,7 @@ int errand_runtime_create(const errand_runtime_options *opts,
   };
   int rc = errand__sched_create(&cfg, &rt->sched);
   if (rc) {
+    pthread_mutex_destroy(&rt->cleanup_mu);
     errand__ref_dec(rt);
     errand__table_free(&errand__runtime_table, rt);
     return errand__err(rc, "could not start %d workers", workers);
@@ -124,9 +179,11 @@ int errand_runtime_destroy(errand_runtime *h) {
                        ld_acq(&rt->loops));
   if (!ld_acq(&rt->drained))
     errand_runtime_shutdown(h, ERRAND_SHUTDOWN_DRAIN, -1);
+  run_cleanups(rt);
   errand__sched_stop(rt->sched);
   errand__sched_destroy(rt->sched);
   rt->sched = NULL;
+  pthread_mutex_destroy(&rt->cleanup_mu);
   errand__ref_dec(rt);
   errand__table_free(&errand__runtime_table, rt);
   fas_rlx(&runtimes_alive, 1);

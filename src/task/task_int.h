@@ -99,7 +99,18 @@ struct errand__rt {
   _Atomic int phase;
   _Atomic int drained; /* a shutdown saw every task final */
   _Atomic int loops;   /* live loops: they must go before the runtime */
+  pthread_mutex_t cleanup_mu;
+  struct errand__cleanup *cleanups; /* run by destroy after the drain */
+  uint64_t next_cleanup;
 };
+
+/* Registers fn(arg) to run when the runtime is destroyed, after its drain
+ * and before its threads stop (process pools stop their workers there).
+ * Returns 0 or E_NOMEM; *id names the entry. */
+int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
+                          uint64_t *id);
+/* Removes an entry; true if it was still there (then it will not run). */
+bool errand__rt_cancel_at_destroy(errand__rt *rt, uint64_t id);
 
 /* What the upper layers (signals, loops) plug into a task's life, so this
  * layer never includes theirs. */
@@ -175,6 +186,8 @@ typedef struct errand__post_target {
   void *signal; /* bound here (the caller holds a reference for it) */
   unsigned signal_level;
   void *loop;   /* run on this loop (reference held for the task) */
+  void *ext;    /* attachment, freed with the record by ext_free */
+  void (*ext_free)(void *);
 } errand__post_target;
 int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
                       const errand_post_options *o,

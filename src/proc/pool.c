@@ -1,0 +1,1016 @@
+/*
+ * pool.c — worker process pools and their supervisor.
+ *
+ * One supervisor thread per pool owns every worker: it spawns them, sends
+ * RUN frames, reads their frames and output, reaps them through pidfds,
+ * and turns whatever happens (a result, an error, a crash, garbage on the
+ * socket, a hang past a timeout, a cancel) into the end of exactly one
+ * job.  A worker that dies or misbehaves faults only its own job; the pool
+ * replaces it.  One-shot process jobs use the same machinery with workers
+ * that serve a single job.
+ */
+#include "proc/proc_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+enum { W_STARTING, W_IDLE, W_BUSY, W_STOPPING };
+enum { TAG_SOCK, TAG_OUT, TAG_ERR, TAG_PIDFD, TAG_WAKE };
+
+#define HELLO_TIMEOUT_NS (10ull * 1000000000u)
+
+typedef struct pworker pworker;
+typedef struct evtag {
+  pworker *w;
+  int kind;
+} evtag;
+
+struct pworker {
+  pworker *next;
+  errand__child c;
+  int index;
+  int state;
+  errand__procjob *job;
+  int jobs_done;
+  errand__buf in, out;
+  bool want_out; /* EPOLLOUT registered */
+  uint64_t deadline;
+  int kill_stage; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+  char reason[256];
+  int reason_code;
+  bool exited;
+  int wstatus;
+  char **argv; /* NULL: this program */
+  evtag tags[4];
+};
+
+struct errand__procjob {
+  errand__procjob *next;
+  errand__task *t; /* one reference while the pool has the job */
+  errand__jobrec *rec;
+  errand__pool *pool;
+  unsigned level;
+  int retries, deaths;
+  char deathlog[256];
+  int64_t grace_ms;
+  char **argv; /* one-shot command, NULL: the pool's */
+  _Atomic int cancel;
+  bool cancel_sent;
+  errand__listener lis;
+  pworker *w;
+};
+
+struct errand__pool {
+  errand__slot slot;
+  errand__rt *rt;
+  errand__jobs *jobs;
+  int min, max, recycle_after;
+  uint64_t recycle_rss;
+  int64_t idle_ms, grace_ms;
+  char **argv;
+  bool oneshot;
+  pthread_mutex_t mu;
+  errand__procjob *qh[ERRAND__LEVELS], *qt[ERRAND__LEVELS]; /* under mu */
+  bool stopping;                                           /* under mu */
+  int epfd, wakefd;
+  evtag waketag;
+  pthread_t thread;
+  uint64_t cleanup_id; /* its runtime's at-destroy entry */
+  /* supervisor only */
+  pworker *workers;
+  _Atomic int size;
+  bool *index_used;
+};
+
+static uint64_t now_ns(void) { return errand__now_ns(); }
+
+/* ---- commands ---- */
+
+static char **argv_copy(const char *const *argv) {
+  if (!argv)
+    return NULL;
+  size_t n = 0;
+  while (argv[n])
+    n++;
+  char **c = calloc(n + 1, sizeof *c);
+  if (!c)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!(c[i] = strdup(argv[i]))) {
+      for (size_t k = 0; k < i; k++)
+        free(c[k]);
+      free(c);
+      return NULL;
+    }
+  return c;
+}
+
+static void argv_free(char **a) {
+  if (!a)
+    return;
+  for (char **p = a; *p; p++)
+    free(*p);
+  free(a);
+}
+
+static bool argv_equal(char **a, char **b) {
+  if (!a || !b)
+    return a == b;
+  for (; *a && *b; a++, b++)
+    if (strcmp(*a, *b) != 0)
+      return false;
+  return !*a && !*b;
+}
+
+/* ---- ending jobs ---- */
+
+static void end_job(errand__procjob *j, int rc, const char *msg) {
+  errand__task *t = j->t;
+  j->t = NULL;
+  errand__unlisten(t, &j->lis);
+  if (rc == 0)
+    errand__task_set_result_any(t, j->rec->result, NULL);
+  errand__task_finish(t, rc, msg);
+  errand__task_unref(t); /* the pool's */
+}
+
+static void cancel_end(errand__procjob *j, const char *what) {
+  errand__error *e = ld_acq(&j->t->err);
+  char msg[512];
+  if (e && what)
+    snprintf(msg, sizeof msg, "%s; %s", e->message, what);
+  else
+    snprintf(msg, sizeof msg, "%s", e ? e->message : "canceled");
+  int code = e ? e->code : ERRAND_E_CANCELED;
+  /* A cancel ends as CANCELED; the code in the error keeps the reason
+   * (ERRAND_E_TIMEOUT for a timeout). */
+  errand__task_set_error(j->t, code, msg);
+  end_job(j, ERRAND_E_CANCELED, NULL);
+}
+
+/* ---- sending ---- */
+
+static void watch(errand__pool *p, pworker *w, bool out) {
+  struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0),
+                           .data.ptr = &w->tags[TAG_SOCK]};
+  epoll_ctl(p->epfd, EPOLL_CTL_MOD, w->c.sock, &ev);
+  w->want_out = out;
+}
+
+static void flush_out(errand__pool *p, pworker *w) {
+  while (w->out.pos < w->out.len) {
+    ssize_t k = write(w->c.sock, w->out.data + w->out.pos,
+                      w->out.len - w->out.pos);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      break; /* EAGAIN: wait for EPOLLOUT; other errors: the reap says */
+    w->out.pos += (size_t)k;
+  }
+  errand__buf_compact(&w->out);
+  bool pending = w->out.len > 0;
+  if (pending != w->want_out)
+    watch(p, w, pending);
+}
+
+static void send_frame(errand__pool *p, pworker *w, uint8_t type, uint64_t id,
+                 const void *d, size_t n) {
+  if (errand__frame_encode(&w->out, type, id, d, n) == 0)
+    flush_out(p, w);
+}
+
+/* ---- workers ---- */
+
+static void kill_worker(errand__pool *p, pworker *w, int sig, int code,
+                        const char *reason) {
+  if (reason && !w->reason[0]) {
+    snprintf(w->reason, sizeof w->reason, "%s", reason);
+    w->reason_code = code;
+  }
+  errand__child_kill(&w->c, sig);
+  w->state = W_STOPPING;
+  int64_t grace = w->job && w->job->grace_ms ? w->job->grace_ms : p->grace_ms;
+  if (sig == SIGKILL) {
+    w->kill_stage = 2;
+    w->deadline = 0;
+  } else {
+    w->kill_stage = 1;
+    w->deadline = now_ns() + (uint64_t)grace * 1000000u;
+  }
+}
+
+static void say_bye(errand__pool *p, pworker *w) {
+  send_frame(p, w, ERRAND__F_BYE, 0, NULL, 0);
+  w->state = W_STOPPING;
+  w->deadline = now_ns() + (uint64_t)p->grace_ms * 1000000u;
+}
+
+static int take_index(errand__pool *p) {
+  for (int i = 0; i < p->max; i++)
+    if (!p->index_used[i]) {
+      p->index_used[i] = true;
+      return i;
+    }
+  return 0;
+}
+
+static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen) {
+  pworker *w = calloc(1, sizeof *w);
+  if (!w) {
+    snprintf(why, whylen, "no memory for a worker");
+    return NULL;
+  }
+  int index = p->oneshot ? 0 : take_index(p);
+  if (errand__spawn_worker((const char *const *)argv, index, &w->c, why,
+                           whylen) != 0) {
+    if (!p->oneshot)
+      p->index_used[index] = false;
+    free(w);
+    return NULL;
+  }
+  w->index = index;
+  w->argv = argv;
+  w->state = W_STARTING;
+  w->deadline = now_ns() + HELLO_TIMEOUT_NS;
+  int fds[4] = {w->c.sock, w->c.out, w->c.err, w->c.pidfd};
+  for (int k = 0; k < 4; k++) {
+    w->tags[k] = (evtag){w, k};
+    if (fds[k] < 0)
+      continue;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->tags[k]};
+    epoll_ctl(p->epfd, EPOLL_CTL_ADD, fds[k], &ev);
+  }
+  w->next = p->workers;
+  p->workers = w;
+  atomic_fetch_add(&p->size, 1);
+  return w;
+}
+
+static void close_fd(errand__pool *p, int *fd) {
+  if (*fd >= 0) {
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, *fd, NULL);
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+static void drain_pipe(errand__pool *p, pworker *w, int kind) {
+  int *fd = kind == TAG_OUT ? &w->c.out : &w->c.err;
+  char buf[16384];
+  while (*fd >= 0) {
+    ssize_t k = read(*fd, buf, sizeof buf);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k == 0) {
+      close_fd(p, fd);
+      break;
+    }
+    if (k < 0)
+      break;
+    if (w->job)
+      errand__jobrec_append_output(w->job->rec, kind == TAG_OUT ? 1 : 2, buf,
+                                   (size_t)k);
+  }
+}
+
+static void after_job(errand__pool *p, pworker *w) {
+  w->jobs_done++;
+  if (p->oneshot || (p->recycle_after && w->jobs_done >= p->recycle_after) ||
+      (p->recycle_rss && errand__rss_of(w->c.pid) > p->recycle_rss)) {
+    say_bye(p, w);
+    return;
+  }
+  w->state = W_IDLE;
+  w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u
+                               : 0;
+}
+
+static void protocol_error(errand__pool *p, pworker *w, const char *what) {
+  char r[256];
+  snprintf(r, sizeof r, "protocol error: %s", what);
+  kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL, r);
+}
+
+static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
+  if (f->type == ERRAND__F_HELLO) {
+    if (w->state != W_STARTING || f->id != 0)
+      return protocol_error(p, w, "unexpected HELLO");
+    json_t *v = json_loadb((const char *)f->payload, f->len, 0, NULL);
+    int proto = 0;
+    if (!v || json_unpack(v, "{s:i}", "protocol", &proto) || proto != 1) {
+      json_decref(v);
+      return protocol_error(p, w, "HELLO without protocol 1");
+    }
+    json_decref(v);
+    w->state = W_IDLE;
+    w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u
+                                 : 0;
+    return;
+  }
+  if (f->type == ERRAND__F_PONG)
+    return;
+  errand__procjob *j = w->job;
+  if (!j || f->id != j->t->id)
+    return protocol_error(p, w, "frame for a job the worker is not running");
+  if (f->type == ERRAND__F_PROGRESS) {
+    json_t *v = json_loadb((const char *)f->payload, f->len, 0, NULL);
+    const char *name = NULL;
+    json_t *data = NULL;
+    if (!v || json_unpack(v, "{s:s,s?o}", "name", &name, "data", &data)) {
+      json_decref(v);
+      return protocol_error(p, w, "PROGRESS is not {name, data}");
+    }
+    char *text = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)
+                      : strdup("null");
+    if (text && !ld_acq(&j->cancel))
+      errand__task_emit_any(j->t, name, text, strlen(text));
+    free(text);
+    json_decref(v);
+    return;
+  }
+  /* RESULT or ERROR: the job's end.  Output written before it is in the
+   * pipes now: take it while the job is still attached. */
+  drain_pipe(p, w, TAG_OUT);
+  drain_pipe(p, w, TAG_ERR);
+  w->job = NULL;
+  j->w = NULL;
+  if (ld_acq(&j->cancel)) {
+    cancel_end(j, NULL);
+  } else if (f->type == ERRAND__F_RESULT) {
+    if (!errand__json_valid_n((const char *)f->payload, f->len) ||
+        !(j->rec->result = strndup((const char *)f->payload, f->len))) {
+      end_job(j, ERRAND_E_PROTOCOL, "protocol error: RESULT is not JSON");
+      return protocol_error(p, w, "RESULT is not JSON");
+    }
+    end_job(j, 0, NULL);
+  } else {
+    json_t *v = json_loadb((const char *)f->payload, f->len, 0, NULL);
+    int code = 0;
+    const char *msg = NULL;
+    if (!v || json_unpack(v, "{s:i,s:s}", "code", &code, "message", &msg) ||
+        code == 0) {
+      json_decref(v);
+      end_job(j, ERRAND_E_PROTOCOL, "protocol error: ERROR is not {code, message}");
+      return protocol_error(p, w, "ERROR is not {code, message}");
+    }
+    end_job(j, code, msg);
+    json_decref(v);
+  }
+  if (w->state == W_BUSY)
+    after_job(p, w);
+}
+
+static void read_sock(errand__pool *p, pworker *w) {
+  while (w->c.sock >= 0 && w->kill_stage < 2) {
+    if (errand__buf_reserve(&w->in, 65536))
+      return protocol_error(p, w, "no memory for the worker's frames");
+    ssize_t k = read(w->c.sock, w->in.data + w->in.len, 65536);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k == 0) {
+      close_fd(p, &w->c.sock); /* its exit will be reaped */
+      return;
+    }
+    if (k < 0)
+      return;
+    w->in.len += (size_t)k;
+    errand__frame f;
+    const char *why = "";
+    int r;
+    while (w->kill_stage < 2 &&
+           (r = errand__frame_next(&w->in, ERRAND__HOST_ACCEPTS,
+                                   ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
+               ERRAND__FRAME_OK)
+      on_frame(p, w, &f);
+    if (w->kill_stage < 2 && r == ERRAND__FRAME_BAD)
+      return protocol_error(p, w, why);
+    errand__buf_compact(&w->in);
+  }
+}
+
+static void requeue_front(errand__pool *p, errand__procjob *j) {
+  pthread_mutex_lock(&p->mu);
+  j->next = p->qh[j->level];
+  p->qh[j->level] = j;
+  if (!p->qt[j->level])
+    p->qt[j->level] = j;
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* The worker is gone: end (or retry) its job, forget it. */
+static void bury(errand__pool *p, pworker *w, bool stopping) {
+  if (w->c.sock >= 0)
+    read_sock(p, w); /* a last RESULT may be waiting */
+  drain_pipe(p, w, TAG_OUT);
+  drain_pipe(p, w, TAG_ERR);
+  errand__procjob *j = w->job;
+  if (j) {
+    w->job = NULL;
+    j->w = NULL;
+    char desc[96];
+    errand__describe_status(w->wstatus, desc, sizeof desc);
+    char what[160];
+    snprintf(what, sizeof what, "worker process %s", desc);
+    if (ld_acq(&j->cancel)) {
+      cancel_end(j, what);
+    } else if (w->reason[0]) {
+      end_job(j, w->reason_code, w->reason);
+    } else {
+      j->deaths++;
+      size_t l = strlen(j->deathlog);
+      snprintf(j->deathlog + l, sizeof j->deathlog - l, "%s%s", l ? ", " : "",
+               desc);
+      if (j->deaths <= j->retries && !stopping) {
+        requeue_front(p, j);
+      } else if (j->retries > 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "quarantined after %d worker deaths: %s", j->deaths,
+                 j->deathlog);
+        end_job(j, ERRAND_E_WORKER_DIED, msg);
+      } else {
+        end_job(j, ERRAND_E_WORKER_DIED, what);
+      }
+    }
+  }
+  close_fd(p, &w->c.sock);
+  close_fd(p, &w->c.out);
+  close_fd(p, &w->c.err);
+  close_fd(p, &w->c.pidfd);
+  pworker **pp = &p->workers;
+  while (*pp != w)
+    pp = &(*pp)->next;
+  *pp = w->next;
+  if (!p->oneshot)
+    p->index_used[w->index] = false;
+  if (w->argv != p->argv)
+    argv_free(w->argv);
+  errand__buf_free(&w->in);
+  errand__buf_free(&w->out);
+  free(w);
+  atomic_fetch_sub(&p->size, 1);
+}
+
+static void check_exit(pworker *w) {
+  if (!w->exited && errand__child_reap(&w->c, &w->wstatus, 0) == 1)
+    w->exited = true;
+}
+
+/* ---- dispatch ---- */
+
+static errand__procjob *peek_locked(errand__pool *p, unsigned *level) {
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++)
+    if (p->qh[l]) {
+      *level = l;
+      return p->qh[l];
+    }
+  return NULL;
+}
+
+static void pop_locked(errand__pool *p, unsigned l) {
+  errand__procjob *j = p->qh[l];
+  p->qh[l] = j->next;
+  if (!p->qh[l])
+    p->qt[l] = NULL;
+  j->next = NULL;
+}
+
+static void assign(errand__pool *p, pworker *w, errand__procjob *j) {
+  w->job = j;
+  j->w = w;
+  w->state = W_BUSY;
+  w->deadline = 0;
+  st_rel(&j->rec->pid, w->c.pid);
+  json_t *args = json_loads(j->rec->args, 0, NULL);
+  json_t *run = args ? json_pack("{s:s,s:o}", "name", j->rec->name, "args",
+                                 args)
+                     : NULL;
+  char *text = run ? json_dumps(run, JSON_COMPACT) : NULL;
+  json_decref(run);
+  if (!text) {
+    w->job = NULL;
+    j->w = NULL;
+    w->state = W_IDLE;
+    end_job(j, ERRAND_E_NOMEM, "no memory for the RUN frame");
+    return;
+  }
+  send_frame(p, w, ERRAND__F_RUN, j->t->id, text, strlen(text));
+  free(text);
+}
+
+static void dispatch(errand__pool *p) {
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    unsigned l;
+    errand__procjob *j = peek_locked(p, &l);
+    if (!j || p->stopping) {
+      pthread_mutex_unlock(&p->mu);
+      return;
+    }
+    char **want = j->argv ? j->argv : p->argv;
+    pworker *idle = NULL;
+    int alive = 0, starting = 0, queued = 0;
+    for (errand__procjob *q = p->qh[l]; q; q = q->next)
+      queued++;
+    for (pworker *w = p->workers; w; w = w->next) {
+      if (w->state != W_STOPPING)
+        alive++;
+      if (w->state == W_STARTING && argv_equal(w->argv, want))
+        starting++;
+      if (!idle && w->state == W_IDLE && argv_equal(w->argv, want))
+        idle = w;
+    }
+    if (idle) {
+      pop_locked(p, l);
+      pthread_mutex_unlock(&p->mu);
+      assign(p, idle, j);
+      continue;
+    }
+    if (alive >= p->max || starting >= queued) {
+      pthread_mutex_unlock(&p->mu);
+      return; /* wait for a worker to start or free up */
+    }
+    char **argv = want == p->argv ? p->argv : argv_copy((const char *const *)want);
+    char why[256];
+    pworker *w = (want && !argv) ? NULL : spawn(p, argv, why, sizeof why);
+    if (!w) {
+      if (argv != p->argv)
+        argv_free(argv);
+      pop_locked(p, l);
+      pthread_mutex_unlock(&p->mu);
+      end_job(j, ERRAND_E_SYSTEM, (want && !argv) ? "no memory" : why);
+      continue;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return; /* the job goes out when the worker says HELLO */
+  }
+}
+
+/* ---- the supervisor ---- */
+
+static void handle_cancels(errand__pool *p, bool stopping) {
+  errand__procjob *done = NULL;
+  pthread_mutex_lock(&p->mu);
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    errand__procjob **pp = &p->qh[l], *prev = NULL;
+    while (*pp) {
+      errand__procjob *j = *pp;
+      if (stopping || ld_acq(&j->cancel)) {
+        *pp = j->next;
+        if (p->qt[l] == j)
+          p->qt[l] = prev;
+        j->next = done;
+        done = j;
+      } else {
+        prev = j;
+        pp = &j->next;
+      }
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  while (done) {
+    errand__procjob *j = done;
+    done = j->next;
+    if (stopping && !ld_acq(&j->cancel))
+      errand__task_request_cancel(j->t, ERRAND_E_SHUTDOWN,
+                                  "canceled: its process pool was destroyed");
+    cancel_end(j, NULL);
+  }
+  for (pworker *w = p->workers; w; w = w->next) {
+    errand__procjob *j = w->job;
+    if (j && stopping && !ld_acq(&j->cancel)) {
+      errand__task_request_cancel(j->t, ERRAND_E_SHUTDOWN,
+                                  "canceled: its process pool was destroyed");
+      st_rel(&j->cancel, 1);
+    }
+    if (j && ld_acq(&j->cancel) && !j->cancel_sent) {
+      j->cancel_sent = true;
+      send_frame(p, w, ERRAND__F_CANCEL, j->t->id, NULL, 0);
+      kill_worker(p, w, SIGTERM, 0, NULL);
+    }
+    if (stopping && !w->job && w->state != W_STOPPING) {
+      if (w->state == W_IDLE)
+        say_bye(p, w);
+      else
+        kill_worker(p, w, SIGTERM, 0, NULL);
+    }
+  }
+}
+
+static uint64_t timers(errand__pool *p, bool stopping) {
+  uint64_t now = now_ns(), next = 0;
+  int idle_above_min = 0;
+  for (pworker *w = p->workers; w; w = w->next)
+    if (w->state == W_IDLE || w->state == W_BUSY || w->state == W_STARTING)
+      idle_above_min++;
+  idle_above_min -= p->min;
+  for (pworker *w = p->workers; w; w = w->next) {
+    if (w->deadline && now >= w->deadline) {
+      w->deadline = 0;
+      if (w->state == W_STARTING) {
+        kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL,
+                    "protocol error: no HELLO within 10 s");
+      } else if (w->state == W_IDLE) {
+        if (idle_above_min > 0 && !stopping) {
+          idle_above_min--;
+          say_bye(p, w);
+        }
+      } else if (w->state == W_STOPPING) {
+        kill_worker(p, w, w->kill_stage >= 1 ? SIGKILL : SIGTERM, 0, NULL);
+      }
+    }
+    if (w->deadline && (!next || w->deadline < next))
+      next = w->deadline;
+    if (w->c.pidfd < 0 && (w->state == W_STOPPING || w->c.sock < 0)) {
+      /* No pidfd: poll for the exit. */
+      uint64_t soon = now + 10000000u;
+      if (!next || soon < next)
+        next = soon;
+    }
+  }
+  return next;
+}
+
+static void keep_minimum(errand__pool *p) {
+  if (p->oneshot)
+    return;
+  int alive = 0;
+  for (pworker *w = p->workers; w; w = w->next)
+    if (w->state != W_STOPPING)
+      alive++;
+  while (alive++ < p->min) {
+    char why[256];
+    if (!spawn(p, p->argv, why, sizeof why))
+      break; /* jobs that need a worker will report it */
+  }
+}
+
+static void *supervisor(void *arg) {
+  errand__pool *p = arg;
+  struct epoll_event ev[32];
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    bool stopping = p->stopping;
+    pthread_mutex_unlock(&p->mu);
+    handle_cancels(p, stopping);
+    if (!stopping)
+      keep_minimum(p);
+    dispatch(p);
+    for (pworker *w = p->workers, *next; w; w = next) {
+      next = w->next;
+      check_exit(w);
+      if (w->exited)
+        bury(p, w, stopping);
+    }
+    if (stopping && !p->workers)
+      break;
+    uint64_t next = timers(p, stopping);
+    int timeout = -1;
+    if (next) {
+      uint64_t now = now_ns();
+      timeout = next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
+    }
+    int n = epoll_wait(p->epfd, ev, 32, timeout);
+    for (int i = 0; i < n; i++) {
+      evtag *tag = ev[i].data.ptr;
+      if (tag->kind == TAG_WAKE) {
+        errand__wakefd_drain(p->wakefd);
+        continue;
+      }
+      pworker *w = tag->w;
+      switch (tag->kind) {
+      case TAG_SOCK:
+        if (ev[i].events & EPOLLOUT)
+          flush_out(p, w);
+        if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+          read_sock(p, w);
+        break;
+      case TAG_OUT:
+      case TAG_ERR:
+        drain_pipe(p, w, tag->kind);
+        break;
+      case TAG_PIDFD:
+        check_exit(w);
+        if (w->c.pidfd >= 0 && w->exited)
+          close_fd(p, &w->c.pidfd);
+        break;
+      }
+    }
+  }
+  return NULL;
+}
+
+/* ---- jobs enter the pool ---- */
+
+static void on_cancel(errand__listener *l, errand__task *t) {
+  (void)t;
+  errand__procjob *j = container_of(l, errand__procjob, lis);
+  st_rel(&j->cancel, 1);
+  errand__wakefd_signal(j->pool->wakefd);
+}
+
+static int job_fn(errand_task *self, void *arg) {
+  errand__procjob *j = arg;
+  errand__pool *p = j->pool;
+  errand__task *t = errand__task_current_rec();
+  j->lis = (errand__listener){.kinds = LISTEN_CANCEL, .on_cancel = on_cancel};
+  errand__listen(t, &j->lis);
+  if (errand__task_is_canceled(t)) {
+    errand__unlisten(t, &j->lis);
+    return ERRAND_E_CANCELED;
+  }
+  pthread_mutex_lock(&p->mu);
+  if (p->stopping) {
+    pthread_mutex_unlock(&p->mu);
+    errand__unlisten(t, &j->lis);
+    return errand_task_fail(self, ERRAND_E_SHUTDOWN,
+                            "the process pool is being destroyed");
+  }
+  errand__ref_inc(t);
+  j->t = t;
+  j->level = st_level(ld_acq(&t->state));
+  /* Deferred before the supervisor can see it: it may end the run at once. */
+  errand__task_defer(t);
+  j->next = NULL;
+  if (p->qt[j->level])
+    p->qt[j->level]->next = j;
+  else
+    p->qh[j->level] = j;
+  p->qt[j->level] = j;
+  pthread_mutex_unlock(&p->mu);
+  errand__wakefd_signal(p->wakefd);
+  return 0;
+}
+
+static void pool_unref(errand__pool *p);
+
+void errand__procjob_free(errand__procjob *j) {
+  argv_free(j->argv);
+  pool_unref(j->pool);
+  free(j);
+}
+
+/* ---- pools ---- */
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void init_once(void) {
+  errand__table_set_size(&errand__procpool_table, sizeof(errand__pool));
+}
+
+static errand__pool *pool_get(errand_procpool *h, int *code) {
+  pthread_once(&once, init_once);
+  errand__pool *p = errand__table_get(&errand__procpool_table, h, code);
+  if (!p)
+    errand__err(*code, *code == ERRAND_E_INVALID
+                           ? "process pool handle is NULL"
+                           : "process pool handle was released or is not a "
+                             "process pool");
+  return p;
+}
+
+static void pool_unref(errand__pool *p) {
+  if (!errand__ref_dec(p))
+    return;
+  argv_free(p->argv);
+  free(p->index_used);
+  errand__jobs_unref(p->jobs);
+  pthread_mutex_destroy(&p->mu);
+  errand__table_free(&errand__procpool_table, p);
+}
+
+static void pool_stop(errand__pool *p) {
+  pthread_mutex_lock(&p->mu);
+  p->stopping = true;
+  pthread_mutex_unlock(&p->mu);
+  errand__wakefd_signal(p->wakefd);
+  errand__thread_join(p->thread);
+  close(p->epfd);
+  errand__wakefd_close(p->wakefd);
+}
+
+static int pool_new(errand__rt *rt, errand__jobs *jobs,
+                    const errand_procpool_options *o, bool oneshot,
+                    errand__pool **out) {
+  pthread_once(&once, init_once);
+  int cpus = errand__cpu_count();
+  int max = o->max_workers ? o->max_workers : (oneshot ? 2 * cpus : cpus);
+  if (oneshot && max < 4)
+    max = 4;
+  errand__pool *p = errand__table_alloc(&errand__procpool_table, 1);
+  if (!p)
+    return errand__err(ERRAND_E_NOMEM, "no memory for a process pool");
+  pthread_mutex_init(&p->mu, NULL);
+  p->rt = rt;
+  p->jobs = jobs;
+  errand__ref_inc(jobs);
+  p->min = oneshot ? 0 : o->min_workers;
+  p->max = max;
+  p->recycle_after = o->recycle_after;
+  p->recycle_rss = o->recycle_rss;
+  p->idle_ms = oneshot ? -1 : (o->idle_timeout_ms ? o->idle_timeout_ms : 30000);
+  p->grace_ms = o->kill_grace_ms ? o->kill_grace_ms : 2000;
+  p->oneshot = oneshot;
+  p->epfd = -1;
+  p->wakefd = -1;
+  p->index_used = calloc((size_t)max, sizeof *p->index_used);
+  if ((o->command && !(p->argv = argv_copy(o->command))) || !p->index_used)
+    goto nomem;
+  p->epfd = epoll_create1(EPOLL_CLOEXEC);
+  p->wakefd = errand__wakefd_open();
+  if (p->epfd < 0 || p->wakefd < 0)
+    goto sys;
+  p->waketag = (evtag){NULL, TAG_WAKE};
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->waketag};
+  epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev);
+  if (errand__thread_start(&p->thread, supervisor, p, "errand-procs") != 0)
+    goto sys;
+  *out = p;
+  return 0;
+sys:
+  if (p->epfd >= 0)
+    close(p->epfd);
+  if (p->wakefd >= 0)
+    errand__wakefd_close(p->wakefd);
+  pool_unref(p);
+  return errand__err(ERRAND_E_SYSTEM, "cannot start the process pool");
+nomem:
+  pool_unref(p);
+  return errand__err(ERRAND_E_NOMEM, "no memory for a process pool");
+}
+
+/* Pools die with their runtime at the latest (after its drain). */
+static void pool_at_destroy(void *arg) {
+  errand__pool *p = arg;
+  pool_stop(p);
+  pool_unref(p);
+}
+
+int errand_procpool_create(errand_runtime *rth, errand_jobs *jh,
+                           const errand_procpool_options *opts,
+                           errand_procpool **out) {
+  static const errand_procpool_options defaults;
+  const errand_procpool_options *o = opts ? opts : &defaults;
+  int code;
+  errand__rt *rt = errand__rt_get(rth, &code);
+  if (!rt)
+    return code;
+  errand__jobs *jobs = errand__jobs_get(jh, &code);
+  if (!jobs)
+    return code;
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  if (o->max_workers < 0 || o->max_workers > 1024 || o->min_workers < 0 ||
+      (o->max_workers && o->min_workers > o->max_workers) ||
+      o->recycle_after < 0 || o->kill_grace_ms < 0)
+    return errand__err(ERRAND_E_INVALID, "process pool options out of range");
+  if (!o->max_workers && o->min_workers > errand__cpu_count())
+    return errand__err(ERRAND_E_INVALID,
+                       "min_workers %d above the default max (CPUs)",
+                       o->min_workers);
+  errand__pool *p;
+  int rc = pool_new(rt, jobs, o, false, &p);
+  if (rc)
+    return rc;
+  errand__ref_inc(p); /* the runtime's, for pool_at_destroy */
+  if (errand__rt_at_destroy(rt, pool_at_destroy, p, &p->cleanup_id)) {
+    pool_stop(p);
+    pool_unref(p);
+    pool_unref(p);
+    return errand__err(ERRAND_E_NOMEM, "no memory for a process pool");
+  }
+  errand__wakefd_signal(p->wakefd); /* start the minimum */
+  *out = errand__handle_of(&errand__procpool_table, p);
+  return 0;
+}
+
+int errand_procpool_destroy(errand_procpool *h) {
+  if (!h)
+    return 0;
+  int code;
+  errand__pool *p = pool_get(h, &code);
+  if (!p)
+    return code;
+  if (errand__rt_cancel_at_destroy(p->rt, p->cleanup_id)) {
+    pool_stop(p);
+    pool_unref(p); /* the runtime's */
+  }
+  pool_unref(p); /* the caller's */
+  return 0;
+}
+
+int errand_procpool_size(errand_procpool *h, int *out) {
+  int code;
+  errand__pool *p = pool_get(h, &code);
+  if (!p)
+    return code;
+  if (!out)
+    return errand__err(ERRAND_E_INVALID, "out is NULL");
+  *out = ld_acq(&p->size);
+  return 0;
+}
+
+/* One implicit one-shot pool per (runtime, registry). */
+static pthread_mutex_t oneshot_mu = PTHREAD_MUTEX_INITIALIZER;
+typedef struct oneshot_entry {
+  struct oneshot_entry *next;
+  errand__rt *rt;
+  errand__jobs *jobs;
+  errand__pool *pool;
+} oneshot_entry;
+static oneshot_entry *oneshots;
+
+static void oneshot_at_destroy(void *arg) {
+  oneshot_entry *e = arg;
+  pthread_mutex_lock(&oneshot_mu);
+  for (oneshot_entry **pp = &oneshots; *pp; pp = &(*pp)->next)
+    if (*pp == e) {
+      *pp = e->next;
+      break;
+    }
+  pthread_mutex_unlock(&oneshot_mu);
+  pool_stop(e->pool);
+  pool_unref(e->pool);
+  free(e);
+}
+
+static int oneshot_pool(errand__rt *rt, errand__jobs *jobs, errand__pool **out) {
+  pthread_mutex_lock(&oneshot_mu);
+  for (oneshot_entry *e = oneshots; e; e = e->next)
+    if (e->rt == rt && e->jobs == jobs) {
+      *out = e->pool;
+      errand__ref_inc(e->pool);
+      pthread_mutex_unlock(&oneshot_mu);
+      return 0;
+    }
+  static const errand_procpool_options defaults;
+  oneshot_entry *e = calloc(1, sizeof *e);
+  int rc = e ? pool_new(rt, jobs, &defaults, true, &e->pool)
+             : errand__err(ERRAND_E_NOMEM, "no memory");
+  if (rc == 0) {
+    uint64_t id;
+    if (errand__rt_at_destroy(rt, oneshot_at_destroy, e, &id)) {
+      pool_stop(e->pool);
+      pool_unref(e->pool);
+      rc = errand__err(ERRAND_E_NOMEM, "no memory");
+    }
+  }
+  if (rc) {
+    free(e);
+    pthread_mutex_unlock(&oneshot_mu);
+    return rc;
+  }
+  e->rt = rt;
+  e->jobs = jobs;
+  e->next = oneshots;
+  oneshots = e;
+  errand__ref_inc(e->pool);
+  *out = e->pool;
+  pthread_mutex_unlock(&oneshot_mu);
+  return 0;
+}
+
+int errand__proc_start(errand__rt *rt, errand__jobs *jobs, errand__jobrec *rec,
+                       const errand_job_options *o, errand_task **out) {
+  errand__pool *p;
+  int rc;
+  if (o->mode == ERRAND_JOB_WORKER) {
+    if (!(p = pool_get(o->pool, &rc)))
+      return rc;
+    if (p->rt != rt)
+      return errand__err(ERRAND_E_INVALID,
+                         "the pool belongs to another runtime");
+    errand__ref_inc(p);
+  } else if ((rc = oneshot_pool(rt, jobs, &p))) {
+    return rc;
+  }
+  errand__procjob *j = calloc(1, sizeof *j);
+  if (!j) {
+    pool_unref(p);
+    return errand__err(ERRAND_E_NOMEM, "no memory for a job");
+  }
+  j->pool = p;
+  j->rec = rec;
+  j->retries = o->retries_on_crash;
+  j->grace_ms = o->kill_grace_ms;
+  if (o->mode == ERRAND_JOB_PROCESS && o->command &&
+      !(j->argv = argv_copy(o->command))) {
+    errand__procjob_free(j);
+    return errand__err(ERRAND_E_NOMEM, "no memory for the command");
+  }
+  rec->pj = j;
+  errand_post_options po = o->post;
+  po.mode = ERRAND_MODE_POOL;
+  if (!po.name)
+    po.name = rec->name;
+  rc = errand__post_ext(errand__handle_of(&errand__runtime_table, rt), job_fn,
+                        j, &po, rec, errand__jobrec_free, out);
+  if (rc)
+    rec->pj = NULL, errand__procjob_free(j);
+  return rc;
+}
