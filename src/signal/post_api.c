@@ -6,6 +6,12 @@
 
 int errand_post(errand_runtime *h, errand_fn fn, void *arg,
                 const errand_post_options *opts, errand_task **out) {
+  return errand__post_ext(h, fn, arg, opts, NULL, NULL, out);
+}
+
+int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
+                     const errand_post_options *opts, void *ext,
+                     void (*ext_free)(void *), errand_task **out) {
   static const errand_post_options defaults;
   const errand_post_options *o = opts ? opts : &defaults;
   errand__signal_init();
@@ -17,13 +23,15 @@ int errand_post(errand_runtime *h, errand_fn fn, void *arg,
   errand__rt *rt;
   if ((rc = errand__rt_for_post(h, &rt)))
     return rc;
+  errand__post_target tg = {.ext = ext, .ext_free = ext_free};
   if (!o->signal)
-    return errand__task_post(rt, fn, arg, o, NULL, out);
+    return errand__task_post(rt, fn, arg, o, ext ? &tg : NULL, out);
   errand__signal *s = errand__signal_get(o->signal, &rc);
   if (!s)
     return errand__err(rc, "signal: %s", errand_last_error());
   errand__ref_inc(s); /* the task's */
-  errand__post_target tg = {.signal = s, .signal_level = ld_acq(&s->level)};
+  tg.signal = s;
+  tg.signal_level = ld_acq(&s->level);
   rc = errand__task_post(rt, fn, arg, o, &tg, out);
   if (rc)
     errand__signal_unref(s);
