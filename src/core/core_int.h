@@ -38,6 +38,16 @@
 #define inc_owned(p, v) st_rlx((p), ld_rlx(p) + (v))
 
 #define ERRAND_UNUSED(x) (void)(x)
+
+/* Thread-locals read on every post and run.  The initial-exec model makes
+ * them a single load instead of a call to __tls_get_addr in PIC code; they
+ * are few and small (well inside the static TLS glibc keeps for libraries
+ * that are dlopen'ed, as the Node addon is). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ERRAND__HOT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define ERRAND__HOT_TLS _Thread_local
+#endif
 #define container_of(ptr, type, member)                                        \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -111,6 +121,8 @@ bool errand__ref_inc(void *obj);
 /* Returns true when this was the last reference: the caller then destroys
  * the object and calls errand__table_free. */
 bool errand__ref_dec(void *obj);
+/* Drops n references at once (n <= the references the caller holds). */
+bool errand__ref_sub(void *obj, uint32_t n);
 /* Decodes and takes one reference in one step (false if stale). */
 bool errand__ref_inc_checked(errand__table *tb, const void *h, void **obj,
                              int *code);

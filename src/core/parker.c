@@ -12,7 +12,7 @@
 
 enum { EMPTY = 0, NOTIFIED = 1, PARKED = 2 };
 
-static _Thread_local errand__parker self_parker;
+static ERRAND__HOT_TLS errand__parker self_parker;
 
 errand__parker *errand__parker_self(void) { return &self_parker; }
 

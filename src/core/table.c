@@ -59,7 +59,7 @@ typedef struct tcache {
   bool registered;
   uint32_t idx[CACHE_MAX];
 } tcache;
-static _Thread_local tcache task_cache;
+static ERRAND__HOT_TLS tcache task_cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
@@ -163,7 +163,8 @@ void errand__table_free(errand__table *tb, void *obj) {
     }
     pthread_mutex_lock(&tb->mu);
     if (c->registered) {
-      while (c->n > CACHE_MAX - CACHE_MOVE && push_free_locked(tb, c->idx[c->n - 1]))
+      while (c->n > CACHE_MAX - CACHE_MOVE &&
+             push_free_locked(tb, c->idx[c->n - 1]))
         c->n--;
       if (c->n < CACHE_MAX) {
         c->idx[c->n++] = idx;
@@ -184,13 +185,14 @@ void *errand__handle_of(errand__table *tb, const void *obj) {
   const errand__slot *s = obj;
   uint64_t gen = (ld_rlx(&s->refgen) >> 32) & GEN_MASK;
   uint64_t h = ((uint64_t)tb->type << TYPE_SHIFT) | (gen << 32) |
-              ((uint64_t)s->index + 1);
+               ((uint64_t)s->index + 1);
   return (void *)(uintptr_t)h;
 }
 
 _Static_assert(sizeof(uintptr_t) == 8, "errand's handles need 64-bit pointers");
 
-static void *decode(errand__table *tb, const void *h, uint32_t *gen, int *code) {
+static void *decode(errand__table *tb, const void *h, uint32_t *gen,
+                    int *code) {
   uint64_t v = (uint64_t)(uintptr_t)h;
   if (!h) {
     *code = ERRAND_E_INVALID;
@@ -203,7 +205,8 @@ static void *decode(errand__table *tb, const void *h, uint32_t *gen, int *code) 
     return NULL;
   }
   uint32_t idx = (uint32_t)v - 1;
-  if ((idx >> SEG_SHIFT) >= ld_acq(&tb->nsegs) || !ld_acq(&tb->segs[idx >> SEG_SHIFT])) {
+  if ((idx >> SEG_SHIFT) >= ld_acq(&tb->nsegs) ||
+      !ld_acq(&tb->segs[idx >> SEG_SHIFT])) {
     *code = ERRAND_E_RELEASED;
     return NULL;
   }
@@ -254,24 +257,25 @@ bool errand__ref_inc(void *obj) {
   return true;
 }
 
-bool errand__ref_dec(void *obj) {
+bool errand__ref_dec(void *obj) { return errand__ref_sub(obj, 1); }
+
+bool errand__ref_sub(void *obj, uint32_t n) {
   errand__slot *s = obj;
   uint64_t rg = ld_rlx(&s->refgen);
   for (;;) {
     uint64_t refs = rg & REFS_MASK;
     uint64_t nv;
-    if (refs <= 1) {
+    if (refs <= n) {
       uint32_t gen = ((uint32_t)(rg >> 32) + 1) & GEN_MASK;
       nv = (uint64_t)(gen ? gen : 1) << 32;
     } else {
-      nv = rg - 1;
+      nv = rg - n;
     }
     /* acq_rel: every use of the object by other holders happens before the
      * last holder destroys it. */
-    if (atomic_compare_exchange_weak_explicit(&s->refgen, &rg, nv,
-                                              memory_order_acq_rel,
-                                              memory_order_relaxed))
-      return refs <= 1;
+    if (atomic_compare_exchange_weak_explicit(
+            &s->refgen, &rg, nv, memory_order_acq_rel, memory_order_relaxed))
+      return refs <= n;
   }
 }
 

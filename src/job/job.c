@@ -26,8 +26,8 @@ void errand__jobrec_free(void *p) {
   free(r);
 }
 
-void errand__jobrec_append_output(errand__jobrec *r, int which,
-                                  const char *p, size_t n) {
+void errand__jobrec_append_output(errand__jobrec *r, int which, const char *p,
+                                  size_t n) {
   pthread_mutex_lock(&r->out_mu);
   char **buf = which == 1 ? &r->out : &r->err;
   size_t *len = which == 1 ? &r->out_len : &r->err_len;
@@ -58,8 +58,7 @@ void errand__jobrec_append_output(errand__jobrec *r, int which,
 
 /* The job record of a job's task, or NULL if t is not a job. */
 static errand__jobrec *rec_of(errand__task *t) {
-  return t->aux && t->aux->ext_free == errand__jobrec_free ? t->aux->ext
-                                                           : NULL;
+  return t->aux && t->aux->ext_free == errand__jobrec_free ? t->aux->ext : NULL;
 }
 
 int errand__job_run_handler(errand_job *job, errand_job_fn fn, void *arg,
@@ -148,8 +147,8 @@ int errand_job_start(errand_runtime *rth, errand_jobs *jh, const char *name,
                                             : ERRAND_MODE_POOL;
   if (!po.name)
     po.name = name;
-  int rc = errand__post_ext(rth, thread_main, r, &po, r, errand__jobrec_free,
-                            out);
+  int rc =
+      errand__post_ext(rth, thread_main, r, &po, r, errand__jobrec_free, out);
   if (rc)
     errand__jobrec_free(r);
   return rc;
@@ -164,7 +163,7 @@ int errand_job_start(errand_runtime *rth, errand_jobs *jh, const char *name,
     return code_;                                                              \
   errand__jobrec *r = rec_of(t);                                               \
   if (!r)                                                                      \
-    return errand__err(ERRAND_E_INVALID, "task %llu is not a job",           \
+    return errand__err(ERRAND_E_INVALID, "task %llu is not a job",             \
                        (unsigned long long)t->id);
 
 int errand_job_result(errand_task *h, const char **json) {

@@ -54,10 +54,10 @@ typedef struct errand__jobrec {
 #define ERRAND__OUTPUT_MAX (1u << 20)
 
 struct errand_job {
-  int kind; /* JOB_THREAD or JOB_PROCESS */
+  int kind;           /* JOB_THREAD or JOB_PROCESS */
   errand__task *task; /* thread */
   errand__jobrec *rec;
-  char *result;       /* set by errand_job_return */
+  char *result; /* set by errand_job_return */
   int fail_code;
   char *fail_message;
   int worker_index;
@@ -71,8 +71,8 @@ errand__jobs *errand__jobs_get(errand_jobs *h, int *code);
 int errand__jobs_resolve(errand__jobs *j, const char *name, errand_job_fn *fn,
                          void **arg, char *why, size_t whylen);
 void errand__jobrec_free(void *p);
-void errand__jobrec_append_output(errand__jobrec *r, int which,
-                                  const char *p, size_t n);
+void errand__jobrec_append_output(errand__jobrec *r, int which, const char *p,
+                                  size_t n);
 /* JSON checks (jansson). */
 bool errand__json_valid(const char *text, bool container_only);
 bool errand__json_valid_n(const char *text, size_t len);

@@ -20,9 +20,10 @@ errand__loop *errand__loop_get(errand_loop *h, int *code) {
     *code = ERRAND_E_RELEASED;
   }
   if (!l)
-    errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "loop handle is NULL"
-                           : "loop handle was released or is not a loop handle");
+    errand__err(*code,
+                *code == ERRAND_E_INVALID
+                    ? "loop handle is NULL"
+                    : "loop handle was released or is not a loop handle");
   return l;
 }
 

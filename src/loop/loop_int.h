@@ -28,7 +28,7 @@ typedef struct errand__loop {
   pthread_mutex_t mu;
   errand__item *head, *tail;
   errand__node *thead[ERRAND__LEVELS], *ttail[ERRAND__LEVELS];
-  bool closed;  /* under mu */
+  bool closed;      /* under mu */
   _Atomic int dead; /* destroyed: the handle reads as released at once,
                        even while tasks and items still hold references */
   bool signaled;

@@ -42,8 +42,9 @@ static void cont_call(cont *c) {
     return;
   }
   errand__error *e = ld_acq(&c->t->err);
-  int code = e ? e->code : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED
-                                                         : ERRAND_E_FAILED);
+  int code =
+      e ? e->code
+        : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED : ERRAND_E_FAILED);
   c->cb_fn(code ? code : ERRAND_E_FAILED,
            e ? e->message : errand_strerror(code), NULL, c->arg);
 }

@@ -25,6 +25,14 @@ void errand__futex_wake(_Atomic uint32_t *addr, int n);
 /* Monotonic clock in nanoseconds. */
 uint64_t errand__now_ns(void);
 
+/* A cheap timestamp for measuring durations (the TSC where it is constant
+ * and non-stop, else the monotonic clock), and its conversion of a
+ * difference of two stamps to nanoseconds.  Not comparable with
+ * errand__now_ns. */
+uint64_t errand__stamp(void);
+uint64_t errand__stamp_ns(uint64_t stamp_delta);
+void errand__stamp_init(void);
+
 /* Online CPUs, at least 1. */
 int errand__cpu_count(void);
 

@@ -110,7 +110,8 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
   if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
     goto spawn_fail;
   fa_init = true;
-  if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) ||
+  if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+                                             0)) ||
       (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) ||
       (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) ||
       (rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3)))

@@ -27,7 +27,8 @@ void errand__wakefd_drain(int fd) {
 
 void errand__wakefd_wait(int fd, int64_t timeout_ms) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
-  int t = timeout_ms < 0 ? -1 : (timeout_ms > 1000000 ? 1000000 : (int)timeout_ms);
+  int t =
+      timeout_ms < 0 ? -1 : (timeout_ms > 1000000 ? 1000000 : (int)timeout_ms);
   poll(&p, 1, t);
 }
 

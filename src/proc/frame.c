@@ -63,8 +63,8 @@ static void put_u32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)v;
 }
 
-int errand__frame_next(errand__buf *b, unsigned accept_mask,
-                       size_t max_payload, errand__frame *f, const char **why) {
+int errand__frame_next(errand__buf *b, unsigned accept_mask, size_t max_payload,
+                       errand__frame *f, const char **why) {
   size_t avail = b->len - b->pos;
   if (avail < 4)
     return ERRAND__FRAME_NEED_MORE;

@@ -33,7 +33,8 @@ enum {
 /* Types each side may receive. */
 #define ERRAND__HOST_ACCEPTS                                                   \
   ((1u << ERRAND__F_HELLO) | (1u << ERRAND__F_PROGRESS) |                      \
-   (1u << ERRAND__F_RESULT) | (1u << ERRAND__F_ERROR) | (1u << ERRAND__F_PONG))
+   (1u << ERRAND__F_RESULT) | (1u << ERRAND__F_ERROR) |                        \
+   (1u << ERRAND__F_PONG))
 #define ERRAND__WORKER_ACCEPTS                                                 \
   ((1u << ERRAND__F_RUN) | (1u << ERRAND__F_CANCEL) | (1u << ERRAND__F_PING) | \
    (1u << ERRAND__F_BYE))
@@ -68,8 +69,8 @@ enum {
 
 /* Takes the next whole frame from b.  On ERRAND__FRAME_BAD, *why says what
  * is wrong (static text) and the stream cannot be trusted any more. */
-int errand__frame_next(errand__buf *b, unsigned accept_mask,
-                       size_t max_payload, errand__frame *f, const char **why);
+int errand__frame_next(errand__buf *b, unsigned accept_mask, size_t max_payload,
+                       errand__frame *f, const char **why);
 /* Appends one frame to b.  0 or -1 (no memory / too big). */
 int errand__frame_encode(errand__buf *b, uint8_t type, uint64_t id,
                          const void *payload, size_t len);

@@ -77,7 +77,7 @@ struct errand__pool {
   bool oneshot;
   pthread_mutex_t mu;
   errand__procjob *qh[ERRAND__LEVELS], *qt[ERRAND__LEVELS]; /* under mu */
-  bool stopping;                                           /* under mu */
+  bool stopping;                                            /* under mu */
   int epfd, wakefd;
   evtag waketag;
   pthread_t thread;
@@ -165,8 +165,8 @@ static void watch(errand__pool *p, pworker *w, bool out) {
 
 static void flush_out(errand__pool *p, pworker *w) {
   while (w->out.pos < w->out.len) {
-    ssize_t k = write(w->c.sock, w->out.data + w->out.pos,
-                      w->out.len - w->out.pos);
+    ssize_t k =
+        write(w->c.sock, w->out.data + w->out.pos, w->out.len - w->out.pos);
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0)
@@ -180,7 +180,7 @@ static void flush_out(errand__pool *p, pworker *w) {
 }
 
 static void send_frame(errand__pool *p, pworker *w, uint8_t type, uint64_t id,
-                 const void *d, size_t n) {
+                       const void *d, size_t n) {
   if (errand__frame_encode(&w->out, type, id, d, n) == 0)
     flush_out(p, w);
 }
@@ -287,8 +287,7 @@ static void after_job(errand__pool *p, pworker *w) {
     return;
   }
   w->state = W_IDLE;
-  w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u
-                               : 0;
+  w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
 }
 
 static void protocol_error(errand__pool *p, pworker *w, const char *what) {
@@ -309,8 +308,8 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     }
     json_decref(v);
     w->state = W_IDLE;
-    w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u
-                                 : 0;
+    w->deadline =
+        p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
     return;
   }
   if (f->type == ERRAND__F_PONG)
@@ -356,7 +355,8 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     if (!v || json_unpack(v, "{s:i,s:s}", "code", &code, "message", &msg) ||
         code == 0) {
       json_decref(v);
-      end_job(j, ERRAND_E_PROTOCOL, "protocol error: ERROR is not {code, message}");
+      end_job(j, ERRAND_E_PROTOCOL,
+              "protocol error: ERROR is not {code, message}");
       return protocol_error(p, w, "ERROR is not {code, message}");
     }
     end_job(j, code, msg);
@@ -382,7 +382,7 @@ static void read_sock(errand__pool *p, pworker *w) {
     w->in.len += (size_t)k;
     errand__frame f;
     const char *why = "";
-    int r;
+    int r = ERRAND__FRAME_NEED_MORE;
     while (w->kill_stage < 2 &&
            (r = errand__frame_next(&w->in, ERRAND__HOST_ACCEPTS,
                                    ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
@@ -430,9 +430,8 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
         requeue_front(p, j);
       } else if (j->retries > 0) {
         char msg[400];
-        snprintf(msg, sizeof msg,
-                 "quarantined after %d worker deaths: %s", j->deaths,
-                 j->deathlog);
+        snprintf(msg, sizeof msg, "quarantined after %d worker deaths: %s",
+                 j->deaths, j->deathlog);
         end_job(j, ERRAND_E_WORKER_DIED, msg);
       } else {
         end_job(j, ERRAND_E_WORKER_DIED, what);
@@ -488,9 +487,8 @@ static void assign(errand__pool *p, pworker *w, errand__procjob *j) {
   w->deadline = 0;
   st_rel(&j->rec->pid, w->c.pid);
   json_t *args = json_loads(j->rec->args, 0, NULL);
-  json_t *run = args ? json_pack("{s:s,s:o}", "name", j->rec->name, "args",
-                                 args)
-                     : NULL;
+  json_t *run =
+      args ? json_pack("{s:s,s:o}", "name", j->rec->name, "args", args) : NULL;
   char *text = run ? json_dumps(run, JSON_COMPACT) : NULL;
   json_decref(run);
   if (!text) {
@@ -536,7 +534,8 @@ static void dispatch(errand__pool *p) {
       pthread_mutex_unlock(&p->mu);
       return; /* wait for a worker to start or free up */
     }
-    char **argv = want == p->argv ? p->argv : argv_copy((const char *const *)want);
+    char **argv =
+        want == p->argv ? p->argv : argv_copy((const char *const *)want);
     char why[256];
     pworker *w = (want && !argv) ? NULL : spawn(p, argv, why, sizeof why);
     if (!w) {
@@ -939,7 +938,8 @@ static void oneshot_at_destroy(void *arg) {
   free(e);
 }
 
-static int oneshot_pool(errand__rt *rt, errand__jobs *jobs, errand__pool **out) {
+static int oneshot_pool(errand__rt *rt, errand__jobs *jobs,
+                        errand__pool **out) {
   pthread_mutex_lock(&oneshot_mu);
   for (oneshot_entry *e = oneshots; e; e = e->next)
     if (e->rt == rt && e->jobs == jobs) {

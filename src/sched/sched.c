@@ -23,8 +23,8 @@
  * enough to catch back-to-back posts without burning an idle core. */
 #define SPIN_ROUNDS 2048
 
-static _Thread_local errand__worker *tl_worker;
-static _Thread_local errand__sched *tl_sched;
+static ERRAND__HOT_TLS errand__worker *tl_worker;
+static ERRAND__HOT_TLS errand__sched *tl_sched;
 
 static errand__worker *slot(errand__sched *s, int i) {
   return ld_acq(&s->slots[i]);
@@ -280,7 +280,8 @@ size_t errand__sched_requeue(errand__sched *s,
                  *last = NULL;
     errand__node *b = mhead;
     while (a || b) {
-      errand__node **src = (!b || (a && s->cfg.seq(a) <= s->cfg.seq(b))) ? &a : &b;
+      errand__node **src =
+          (!b || (a && s->cfg.seq(a) <= s->cfg.seq(b))) ? &a : &b;
       errand__node *n = *src;
       *src = n->next;
       *rp = n;
@@ -630,7 +631,8 @@ void errand__sched_destroy(errand__sched *s) {
 
 static void add_block(errand_stats *o, errand__stats_block *b, uint64_t *enq,
                       uint64_t *deq, uint64_t *din, uint64_t *dout,
-                      uint64_t *st, uint64_t *en, uint64_t *dst, uint64_t *den) {
+                      uint64_t *st, uint64_t *en, uint64_t *dst,
+                      uint64_t *den) {
   o->posted += ld_rlx(&b->posted);
   for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
     enq[l] += ld_rlx(&b->enqueued[l]);
@@ -663,8 +665,7 @@ void errand__sched_stats(errand__sched *s, errand_stats *out) {
     if (w)
       add_block(out, &w->stats, enq, deq, &din, &dout, &st, &en, &dst, &den);
   }
-  add_block(out, &s->shared_stats, enq, deq, &din, &dout, &st, &en, &dst,
-            &den);
+  add_block(out, &s->shared_stats, enq, deq, &din, &dout, &st, &en, &dst, &den);
   for (unsigned l = 0; l < ERRAND__LEVELS; l++)
     out->queued[l] = sub0(enq[l], deq[l]);
   out->delayed = sub0(din, dout);

@@ -95,8 +95,9 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
 int errand__sched_start_dedicated(errand__sched *s, errand__node *n);
 /* Moves the injected nodes for which pick() says yes to level new_level,
  * keeping post order.  Returns how many moved. */
-size_t errand__sched_requeue(errand__sched *s, bool (*pick)(void *, errand__node *),
-                             void *arg, unsigned new_level);
+size_t errand__sched_requeue(errand__sched *s,
+                             bool (*pick)(void *, errand__node *), void *arg,
+                             unsigned new_level);
 
 /* ---- the calling thread ---- */
 /* The worker of s running on this thread, or NULL. */

@@ -66,9 +66,9 @@ typedef struct errand__dedicated {
 struct errand__sched {
   errand__sched_config cfg;
   int nworkers;
-  int nslots;                         /* workers + compensating capacity */
-  _Atomic(errand__worker *) *slots;   /* written once each */
-  _Atomic int nactive;                /* slots started so far */
+  int nslots;                       /* workers + compensating capacity */
+  _Atomic(errand__worker *) *slots; /* written once each */
+  _Atomic int nactive;              /* slots started so far */
   _Atomic int stop;
 
   /* injection queue: FIFO per level, under inj_mu; inj_mask mirrors which

@@ -24,9 +24,10 @@ void (*errand__loop_final_hook)(errand__task *t);
 errand__signal *errand__signal_get(errand_signal *h, int *code) {
   errand__signal *s = errand__table_get(&errand__signal_table, h, code);
   if (!s)
-    errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "signal handle is NULL"
-                           : "signal handle was released or is not a signal handle");
+    errand__err(*code,
+                *code == ERRAND_E_INVALID
+                    ? "signal handle is NULL"
+                    : "signal handle was released or is not a signal handle");
   return s;
 }
 
@@ -49,12 +50,13 @@ void errand__signal_unref(errand__signal *s) {
 }
 
 static errand__controller *controller_get(errand_controller *h, int *code) {
-  errand__controller *c =
-      errand__table_get(&errand__controller_table, h, code);
+  errand__controller *c = errand__table_get(&errand__controller_table, h, code);
   if (!c)
-    errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "controller handle is NULL"
-                           : "controller handle was released or is not a controller handle");
+    errand__err(
+        *code,
+        *code == ERRAND_E_INVALID
+            ? "controller handle is NULL"
+            : "controller handle was released or is not a controller handle");
   return c;
 }
 
@@ -258,13 +260,14 @@ int errand_signal_on_priority_change(errand_signal *s, errand_loop *loop,
 
 /* ---- controllers ---- */
 
-int errand_controller_create(errand_priority priority, errand_controller **out) {
+int errand_controller_create(errand_priority priority,
+                             errand_controller **out) {
   errand__signal_init();
   if (!out)
     return errand__err(ERRAND_E_INVALID, "out is NULL");
   if ((unsigned)priority > ERRAND_PRIORITY_BACKGROUND)
-    return errand__err(ERRAND_E_INVALID, "priority %d is not an errand_priority",
-                       (int)priority);
+    return errand__err(ERRAND_E_INVALID,
+                       "priority %d is not an errand_priority", (int)priority);
   errand__signal *s = errand__table_alloc(&errand__signal_table, 1);
   if (!s)
     return errand__err(ERRAND_E_NOMEM, "no memory for a signal");
@@ -306,7 +309,8 @@ int errand_controller_signal(errand_controller *h, errand_signal **out) {
   return 0;
 }
 
-int errand_controller_abort(errand_controller *h, int code, const char *reason) {
+int errand_controller_abort(errand_controller *h, int code,
+                            const char *reason) {
   int rc;
   errand__controller *c = controller_get(h, &rc);
   if (!c)

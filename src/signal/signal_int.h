@@ -19,8 +19,8 @@ typedef struct errand__signal {
   pthread_mutex_t mu;
   _Atomic uint32_t level;
   _Atomic int aborted;
-  errand__error *reason;     /* set once, before aborted */
-  errand__task *bound;       /* tasks bound to it, via aux->sig_next */
+  errand__error *reason; /* set once, before aborted */
+  errand__task *bound;   /* tasks bound to it, via aux->sig_next */
   errand__sig_listener *listeners;
 } errand__signal;
 
@@ -46,8 +46,8 @@ enum { SIG_ABORT = 1, SIG_PRIORITY = 2 };
 
 /* Set by the loop layer: queues a listener call on l->loop. */
 extern void (*errand__sig_deliver)(errand__sig_listener *l, errand__signal *s,
-                                   int code, const char *reason,
-                                   unsigned prev, unsigned cur);
+                                   int code, const char *reason, unsigned prev,
+                                   unsigned cur);
 
 /* Set by the loop layer.  submit returns false when the loop is closed
  * (the caller then ends the task, outside its locks). */

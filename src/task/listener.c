@@ -97,4 +97,3 @@ void errand__fire_cancel(errand__task *t) {
     }
   pthread_mutex_unlock(m);
 }
-

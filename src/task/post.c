@@ -15,7 +15,8 @@
 
 int errand__check_post_options(const errand_post_options *o) {
   if ((unsigned)o->priority > ERRAND_PRIORITY_BACKGROUND)
-    return errand__err(ERRAND_E_INVALID, "priority %d is not an errand_priority",
+    return errand__err(ERRAND_E_INVALID,
+                       "priority %d is not an errand_priority",
                        (int)o->priority);
   if ((unsigned)o->mode > ERRAND_MODE_DEDICATED)
     return errand__err(ERRAND_E_INVALID, "mode %d is not an errand_mode",
@@ -53,7 +54,8 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
                  const errand_post_options *o, const errand__post_target *tg,
                  errand__task *parent, bool want_handle, errand__task **out) {
   /* LIFE + RUN + the caller's handle + the queue timer's */
-  uint32_t refs = 2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
+  uint32_t refs =
+      2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
   errand__task *t = errand__table_alloc(&errand__task_table, refs);
   if (!t)
     return errand__err(ERRAND_E_NOMEM, "no memory for a task record");
@@ -72,9 +74,9 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
     t->aux->queue_timeout_ms = o->queue_timeout_ms;
     t->aux->run_timeout_ms = o->run_timeout_ms;
   }
-  unsigned level = o->priority                    ? (unsigned)o->priority - 1u
+  unsigned level = o->priority        ? (unsigned)o->priority - 1u
                    : tg && tg->signal ? tg->signal_level
-                                                  : 1u;
+                                      : 1u;
   if (tg && t->aux) {
     t->aux->signal = tg->signal;
     t->aux->loop = tg->loop;
@@ -116,23 +118,24 @@ static int timers_needed(const errand_post_options *o) {
  * thread that cannot start, which faults the task. */
 static void schedule(errand__rt *rt, errand__task *t,
                      const errand_post_options *o, uint64_t now) {
+  if (!now && (o->queue_timeout_ms || o->delay_ms))
+    now = errand__now_ns();
   bool hooked = t->aux && (t->aux->signal || t->aux->loop);
   bool owned;
   errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   errand__stat_add(b, owned, &b->posted, 1);
-  t->t_ready = now;
+  t->t_ready = errand__stamp();
   if (t->aux && t->aux->signal && !errand__task_hooks.bind(t)) {
     int nt = timers_needed(o);
     if (nt)
       errand__timer_unreserve(rt->sched, (size_t)nt);
     if (o->queue_timeout_ms)
       errand__task_unref(t); /* the queue timer's, never added */
-    errand__task_unref(t); /* RUN */
+    errand__task_unref(t);   /* RUN */
     return;
   }
   if (o->queue_timeout_ms)
-    errand__timer_add(rt->sched,
-                      now + (uint64_t)o->queue_timeout_ms * 1000000u,
+    errand__timer_add(rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
                       errand__task_timer_fired, t, TIMER_QUEUE,
                       &t->aux->queue_timer);
   if (o->delay_ms) {
@@ -145,8 +148,14 @@ static void schedule(errand__rt *rt, errand__task *t,
   }
   bool to_thread =
       o->mode == ERRAND_MODE_DEDICATED && !(t->aux && t->aux->loop);
-  if (!to_thread)
+  if (!t->aux) {
+    /* Nothing else can see this task yet (no timer, no signal, the handle
+     * is not returned): count it as queued without a CAS. */
+    st_rlx(&t->state, ld_rlx(&t->state) | ST_QUEUED);
+    errand__task_stat_enqueued(t, st_level(ld_rlx(&t->state)));
+  } else if (!to_thread) {
     errand__task_mark_queued(t, false);
+  }
   if (hooked) {
     errand__task_hooks.submit(t);
     return;
@@ -223,12 +232,12 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
   }
   if (out)
     *out = errand__task_handle(t);
-  schedule(rt, t, o, errand__now_ns());
+  schedule(rt, t, o, 0);
   return 0;
 }
 
 errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
-                                      void *arg) {
+                                       void *arg) {
   static const errand_post_options defaults;
   errand__task *t;
   if (build(rt, fn, arg, &defaults, NULL, NULL, false, &t))
@@ -239,7 +248,7 @@ errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
 
 void errand__internal_schedule(errand__task *t) {
   static const errand_post_options defaults;
-  schedule(t->rt, t, &defaults, errand__now_ns());
+  schedule(t->rt, t, &defaults, 0);
 }
 
 void errand__internal_discard(errand__task *t) { unbuild(t); }
@@ -301,12 +310,11 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
       bool owned;
       errand__stats_block *b = errand__stats_self(rt->sched, &owned);
       errand__stat_add(b, owned, &b->posted, 1);
-      t->t_ready = now;
+      t->t_ready = errand__stamp();
       if (o->queue_timeout_ms)
-        errand__timer_add(rt->sched,
-                          now + (uint64_t)o->queue_timeout_ms * 1000000u,
-                          errand__task_timer_fired, t, TIMER_QUEUE,
-                          &t->aux->queue_timer);
+        errand__timer_add(
+            rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
+            errand__task_timer_fired, t, TIMER_QUEUE, &t->aux->queue_timer);
       errand__task_mark_queued(t, false);
     } else {
       schedule(rt, t, o, now);

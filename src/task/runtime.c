@@ -70,6 +70,7 @@ int errand_runtime_create(const errand_runtime_options *opts,
   static const errand_runtime_options defaults;
   const errand_runtime_options *o = opts ? opts : &defaults;
   errand__tables_init();
+  errand__stamp_init();
   if (!out)
     return errand__err(ERRAND_E_INVALID, "out is NULL");
   if (o->workers < 0 || o->workers > 1024)
@@ -77,7 +78,8 @@ int errand_runtime_create(const errand_runtime_options *opts,
                        o->workers);
   if (o->aging_burst < 0 || o->aging_burst > 1000000)
     return errand__err(ERRAND_E_INVALID,
-                       "aging_burst %d out of range 0..1000000", o->aging_burst);
+                       "aging_burst %d out of range 0..1000000",
+                       o->aging_burst);
   if (o->max_compensating < -1 || o->max_compensating > 4096)
     return errand__err(ERRAND_E_INVALID,
                        "max_compensating %d out of range -1..4096",
@@ -90,7 +92,7 @@ int errand_runtime_create(const errand_runtime_options *opts,
   errand__sched_config cfg = {
       .workers = workers,
       .aging_burst = o->aging_burst ? o->aging_burst : 64,
-      .max_compensating = o->max_compensating == 0 ? 4 * workers
+      .max_compensating = o->max_compensating == 0  ? 4 * workers
                           : o->max_compensating < 0 ? 0
                                                     : o->max_compensating,
       .run = errand__task_run_node,
@@ -144,7 +146,7 @@ int errand_runtime_shutdown(errand_runtime *h, errand_shutdown_mode mode,
   while (cur < want && !atomic_compare_exchange_weak(&rt->phase, &cur, want))
     ;
   if (want == RT_CANCELING) {
-    errand__timer_flush(rt->sched); /* delayed tasks: cancel them now */
+    errand__timer_flush(rt->sched);    /* delayed tasks: cancel them now */
     errand__sched_wake_all(rt->sched); /* sleeping tasks: see the cancel */
   }
   uint64_t deadline = errand__deadline(timeout_ms);

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local errand__task *tl_current;
+static ERRAND__HOT_TLS errand__task *tl_current;
 
 errand__hooks errand__task_hooks;
 
@@ -27,18 +27,20 @@ void errand__tables_init(void) { pthread_once(&tables_once, tables_init_once); }
 errand__task *errand__task_get(errand_task *h, int *code) {
   errand__task *t = errand__table_get(&errand__task_table, h, code);
   if (!t)
-    errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "task handle is NULL"
-                           : "task handle was released or is not a task handle");
+    errand__err(*code,
+                *code == ERRAND_E_INVALID
+                    ? "task handle is NULL"
+                    : "task handle was released or is not a task handle");
   return t;
 }
 
 errand__rt *errand__rt_get(errand_runtime *h, int *code) {
   errand__rt *rt = errand__table_get(&errand__runtime_table, h, code);
   if (!rt)
-    errand__err(*code, *code == ERRAND_E_INVALID
-                           ? "runtime handle is NULL"
-                           : "runtime handle was released or is not a runtime handle");
+    errand__err(*code,
+                *code == ERRAND_E_INVALID
+                    ? "runtime handle is NULL"
+                    : "runtime handle was released or is not a runtime handle");
   return rt;
 }
 
@@ -55,6 +57,11 @@ bool errand__task_movable(errand__node *n) {
 unsigned errand__task_natural_level(errand__task *t) {
   uint32_t s = ld_acq(&t->state);
   return (s & ST_BASE_MASK) >> ST_BASE_SHIFT;
+}
+
+static void stat_level(errand__task *t, bool enq, unsigned level);
+void errand__task_stat_enqueued(errand__task *t, unsigned level) {
+  stat_level(t, true, level);
 }
 
 static void stat_level(errand__task *t, bool enq, unsigned level) {
@@ -131,8 +138,10 @@ void errand__task_relevel(errand__task *t, unsigned level) {
 
 /* ---- references ---- */
 
-void errand__task_unref(errand__task *t) {
-  if (!errand__ref_dec(t))
+void errand__task_unref(errand__task *t) { errand__task_unref_n(t, 1); }
+
+void errand__task_unref_n(errand__task *t, uint32_t n) {
+  if (!errand__ref_sub(t, n))
     return;
   if (t->result_free && t->result)
     t->result_free(t->result);
@@ -153,16 +162,19 @@ void errand__task_unref(errand__task *t) {
 static void stat_final(errand__task *t, unsigned status) {
   bool owned;
   errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
-  _Atomic uint64_t *f = status == ERRAND_STATUS_RAN_TO_COMPLETION ? &b->succeeded
-                        : status == ERRAND_STATUS_FAULTED         ? &b->faulted
-                                                                  : &b->canceled;
+  _Atomic uint64_t *f = status == ERRAND_STATUS_RAN_TO_COMPLETION
+                            ? &b->succeeded
+                        : status == ERRAND_STATUS_FAULTED ? &b->faulted
+                                                          : &b->canceled;
   errand__stat_add(b, owned, f, 1);
 }
 
 static void finalize(errand__task *t);
 
-/* Everything that follows a final status, exactly once per task. */
-static void complete(errand__task *t, unsigned status, uint32_t old_state) {
+/* Everything that follows a final status, exactly once per task; drops
+ * LIFE (and, when drops is 2, the caller's RUN with it). */
+static void complete(errand__task *t, unsigned status, uint32_t old_state,
+                     uint32_t drops) {
   errand__task *parent = t->parent;
   if (old_state & ST_LISTENERS)
     errand__fire_complete(t);
@@ -188,16 +200,18 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state) {
   stat_final(t, status);
   if (parent && atomic_fetch_sub(&parent->pending, 1) == 1)
     finalize(parent);
-  errand__task_unref(t); /* LIFE */
+  errand__task_unref_n(t, drops); /* LIFE (+ RUN) */
 }
 
-/* Called when pending reached 0: the function returned and every attached
- * child is final. */
-static void finalize(errand__task *t) {
+/* Makes t final once pending reached 0 (the function returned and every
+ * attached child is final).  own: how the function ended, or OWN_NONE to
+ * take it from the state. */
+static void finalize_own(errand__task *t, unsigned own, uint32_t drops) {
   uint32_t s = ld_acq(&t->state);
-  unsigned own = (s & ST_OWN_MASK) >> ST_OWN_SHIFT;
-  unsigned status = own == OWN_FAULTED    ? ERRAND_STATUS_FAULTED
-                    : own == OWN_CANCELED ? ERRAND_STATUS_CANCELED
+  if (own == OWN_NONE)
+    own = (s & ST_OWN_MASK) >> ST_OWN_SHIFT;
+  unsigned status = own == OWN_FAULTED     ? ERRAND_STATUS_FAULTED
+                    : own == OWN_CANCELED  ? ERRAND_STATUS_CANCELED
                     : (s & ST_CHILD_FAULT) ? ERRAND_STATUS_FAULTED
                                            : ERRAND_STATUS_RAN_TO_COMPLETION;
   if (status == ERRAND_STATUS_CANCELED && !ld_acq(&t->err)) {
@@ -207,10 +221,13 @@ static void finalize(errand__task *t) {
       free(e);
   }
   while (!atomic_compare_exchange_weak(&t->state, &s,
-                                       (s & ~ST_STATUS_MASK) | status))
+                                       (s & ~(ST_STATUS_MASK | ST_OWN_MASK)) |
+                                           status | (own << ST_OWN_SHIFT)))
     ;
-  complete(t, status, s);
+  complete(t, status, s, drops);
 }
+
+static void finalize(errand__task *t) { finalize_own(t, OWN_NONE, 1); }
 
 void errand__task_drop_pending(errand__task *t) {
   if (atomic_fetch_sub(&t->pending, 1) == 1)
@@ -245,10 +262,11 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
     /* Leave WAITING_TO_RUN first (so no worker can start it), through the
      * "function done" status; finalize() picks the final status once every
      * attached child is final, exactly as after a run. */
-    uint32_t own = status == ERRAND_STATUS_CANCELED ? OWN_CANCELED : OWN_FAULTED;
-    uint32_t ns = (s & ~(ST_STATUS_MASK | ST_OWN_MASK | ST_QUEUED |
-                         ST_DELAYED)) |
-                  ERRAND_STATUS_WAITING_FOR_CHILDREN | (own << ST_OWN_SHIFT);
+    uint32_t own =
+        status == ERRAND_STATUS_CANCELED ? OWN_CANCELED : OWN_FAULTED;
+    uint32_t ns =
+        (s & ~(ST_STATUS_MASK | ST_OWN_MASK | ST_QUEUED | ST_DELAYED)) |
+        ERRAND_STATUS_WAITING_FOR_CHILDREN | (own << ST_OWN_SHIFT);
     if (atomic_compare_exchange_weak(&t->state, &s, ns))
       break;
   }
@@ -320,7 +338,8 @@ static void stat_run(errand__task *t, bool start, uint64_t ns) {
   }
 }
 
-static void end_run(errand__task *t, int rc) {
+/* Ends a run; returns how many references (RUN) the caller still drops. */
+static uint32_t end_run(errand__task *t, int rc) {
   unsigned own = rc == 0                   ? OWN_OK
                  : rc == ERRAND_E_CANCELED ? OWN_CANCELED
                                            : OWN_FAULTED;
@@ -333,6 +352,14 @@ static void end_run(errand__task *t, int rc) {
     if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
       free(e);
   }
+  /* The common case: no child is attached.  Taking pending from 1 to 0
+   * first closes the door to new children (attach needs pending > 0), so
+   * one CAS on the state can then make the task final. */
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(&t->pending, &one, 0)) {
+    finalize_own(t, own, 2);
+    return 0;
+  }
   uint32_t s = ld_acq(&t->state);
   bool children = ld_acq(&t->pending) > 1;
   for (;;) {
@@ -344,6 +371,7 @@ static void end_run(errand__task *t, int rc) {
   }
   if (atomic_fetch_sub(&t->pending, 1) == 1)
     finalize(t);
+  return 1;
 }
 
 void errand__task_run_node(void *ctx, errand__node *n) {
@@ -358,11 +386,10 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     if (!(s & ST_INTERNAL) &&
         (ld_acq(&rt->phase) == RT_CANCELING || errand__task_is_canceled(t))) {
       errand__error *ce = ld_acq(&t->err);
-      errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED,
-                                 ce ? ce->code : ERRAND_E_CANCELED, "%s",
-                                 ld_acq(&rt->phase) == RT_CANCELING
-                                     ? "canceled: runtime shut down"
-                                     : "canceled");
+      errand__task_end_unstarted(
+          t, ERRAND_STATUS_CANCELED, ce ? ce->code : ERRAND_E_CANCELED, "%s",
+          ld_acq(&rt->phase) == RT_CANCELING ? "canceled: runtime shut down"
+                                             : "canceled");
       s = ld_acq(&t->state);
       continue; /* now final: drops RUN above */
     }
@@ -373,17 +400,17 @@ void errand__task_run_node(void *ctx, errand__node *n) {
       break;
   }
   stat_unwait(t, s);
-  uint64_t t0 = errand__now_ns();
-  stat_run(t, true, t0 - t->t_ready);
+  uint64_t t0 = errand__stamp();
+  stat_run(t, true, errand__stamp_ns(t0 - t->t_ready));
   errand__aux *aux = t->aux;
   if (aux) {
     cancel_timer(t, &aux->queue_timer);
     if (aux->run_timeout_ms > 0 && errand__timer_reserve(rt->sched, 1) == 0) {
       errand__ref_inc(t);
-      errand__timer_add(rt->sched,
-                        t0 + (uint64_t)aux->run_timeout_ms * 1000000u,
-                        errand__task_timer_fired, t, TIMER_RUN,
-                        &aux->run_timer);
+      errand__timer_add(
+          rt->sched,
+          errand__now_ns() + (uint64_t)aux->run_timeout_ms * 1000000u,
+          errand__task_timer_fired, t, TIMER_RUN, &aux->run_timer);
     }
   }
   errand__task *prev = tl_current;
@@ -398,9 +425,10 @@ void errand__task_run_node(void *ctx, errand__node *n) {
   }
   if (aux)
     cancel_timer(t, &aux->run_timer);
-  stat_run(t, false, errand__now_ns() - t0);
-  end_run(t, rc);
-  errand__task_unref(t); /* RUN */
+  stat_run(t, false, errand__stamp_ns(errand__stamp() - t0));
+  uint32_t run_ref = end_run(t, rc);
+  if (run_ref)
+    errand__task_unref(t); /* RUN */
 }
 
 void errand__task_defer(errand__task *t) {
@@ -412,9 +440,10 @@ void errand__task_finish(errand__task *t, int rc, const char *error) {
   if (rc != 0 && error)
     errand__task_set_error(t, rc, error);
   cancel_timer(t, &t->aux->run_timer);
-  stat_run(t, false, errand__now_ns() - t->aux->t_start);
-  end_run(t, rc);
-  errand__task_unref(t); /* RUN */
+  stat_run(t, false, errand__stamp_ns(errand__stamp() - t->aux->t_start));
+  uint32_t run_ref = end_run(t, rc);
+  if (run_ref)
+    errand__task_unref(t); /* RUN */
 }
 
 void errand__task_set_result_any(errand__task *t, void *value,
@@ -453,7 +482,7 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
     bool ded = (s & ST_DEDICATED) && !t->aux->loop;
     /* Before it is marked queued: from then on another worker may inline
      * it and read this. */
-    t->t_ready = errand__now_ns();
+    t->t_ready = errand__stamp();
     /* Leaving the delay: count it as queued unless cancelled meanwhile. */
     if (ded ? !clear_delayed(t) : !errand__task_mark_queued(t, true)) {
       errand__task_unref(t); /* RUN: it was cancelled while delayed */
@@ -496,9 +525,10 @@ int errand_task_retain(errand_task *h) {
   int code;
   void *obj;
   if (!errand__ref_inc_checked(&errand__task_table, h, &obj, &code))
-    return errand__err(code, code == ERRAND_E_INVALID
-                                 ? "task handle is NULL"
-                                 : "task handle was released or is not a task handle");
+    return errand__err(
+        code, code == ERRAND_E_INVALID
+                  ? "task handle is NULL"
+                  : "task handle was released or is not a task handle");
   return 0;
 }
 
@@ -592,11 +622,14 @@ int errand_task_error(errand_task *h, int *code, const char **message) {
   if (st < ERRAND_STATUS_RAN_TO_COMPLETION)
     return errand__err(ERRAND_E_PENDING, "task %llu has not completed",
                        (unsigned long long)t->id);
-  errand__error *e = st == ERRAND_STATUS_RAN_TO_COMPLETION ? NULL : ld_acq(&t->err);
+  errand__error *e =
+      st == ERRAND_STATUS_RAN_TO_COMPLETION ? NULL : ld_acq(&t->err);
   if (code)
-    *code = e ? e->code : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED : 0);
+    *code =
+        e ? e->code : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED : 0);
   if (message)
-    *message = e ? e->message : (st == ERRAND_STATUS_CANCELED ? "canceled" : "");
+    *message =
+        e ? e->message : (st == ERRAND_STATUS_CANCELED ? "canceled" : "");
   return 0;
 }
 
@@ -620,7 +653,8 @@ static int require_self(errand__task *t) {
   return 0;
 }
 
-int errand_task_set_result(errand_task *h, void *value, errand_free_fn free_fn) {
+int errand_task_set_result(errand_task *h, void *value,
+                           errand_free_fn free_fn) {
   GET_TASK(h, t);
   int rc = require_self(t);
   if (rc)
@@ -678,8 +712,10 @@ const char *errand_priority_name(errand_priority p) {
 
 const char *errand_status_name(errand_status s) {
   static const char *const names[] = {
-      "Created",         "WaitingToRun", "Running", "WaitingForChildrenToComplete",
-      "RanToCompletion", "Canceled",     "Faulted"};
+      "Created",         "WaitingToRun",
+      "Running",         "WaitingForChildrenToComplete",
+      "RanToCompletion", "Canceled",
+      "Faulted"};
   return (unsigned)s < sizeof names / sizeof *names ? names[s] : NULL;
 }
 

@@ -31,11 +31,12 @@
 #define ST_OWN_SHIFT 11u /* 2 bits: how the function itself ended */
 #define ST_OWN_MASK (3u << ST_OWN_SHIFT)
 #define ST_CHILD_FAULT (1u << 13)
-#define ST_INTERNAL (1u << 14) /* errand's own (continuations): runs even
+#define ST_INTERNAL                                                            \
+  (1u << 14)                   /* errand's own (continuations): runs even      \
                                   while the runtime cancels */
-#define ST_QUEUED (1u << 15)  /* counted as queued at its level */
+#define ST_QUEUED (1u << 15)   /* counted as queued at its level */
 #define ST_DEFERRED (1u << 17) /* its run ends by errand__task_finish */
-#define ST_DELAYED (1u << 16) /* counted as waiting for its delay */
+#define ST_DELAYED (1u << 16)  /* counted as waiting for its delay */
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
 
@@ -59,13 +60,13 @@ typedef struct errand__aux {
   /* timer ids, 0 = none; set by the timer code before a timer can fire */
   _Atomic uint64_t delay_timer, queue_timer, run_timer;
   /* Owned by the upper layers, opaque here. */
-  void *signal;                              /* bound signal, or NULL */
-  struct errand__task *sig_prev, *sig_next;  /* under the signal's lock */
-  void *loop;                                /* runs on this loop, or NULL */
+  void *signal;                             /* bound signal, or NULL */
+  struct errand__task *sig_prev, *sig_next; /* under the signal's lock */
+  void *loop;                               /* runs on this loop, or NULL */
   /* An attachment that lives as long as the task record (job data). */
   void *ext;
   void (*ext_free)(void *ext);
-  uint64_t t_start; /* run start, for deferred runs */
+  uint64_t t_start; /* run start stamp, for deferred runs */
 } errand__aux;
 
 struct errand__task {
@@ -83,7 +84,8 @@ struct errand__task {
   errand__rt *rt;
   struct errand__task *parent;
   uint64_t id;
-  uint64_t t_ready; /* when it became ready to run, for the wait histogram */
+  uint64_t t_ready; /* errand__stamp when it became ready, for the wait
+                       histogram */
   errand__listener *listeners; /* under the task's stripe lock */
   errand__aux *aux;
 };
@@ -95,8 +97,10 @@ enum { RT_RUNNING = 0, RT_DRAINING = 1, RT_CANCELING = 2 };
 struct errand__rt {
   errand__slot slot;
   errand__sched *sched;
-  _Atomic uint64_t next_id;
-  _Atomic int phase;
+  /* On a line of its own: every post writes it, and the fields around it
+   * are read by every post. */
+  _Alignas(64) _Atomic uint64_t next_id;
+  _Alignas(64) _Atomic int phase;
   _Atomic int drained; /* a shutdown saw every task final */
   _Atomic int loops;   /* live loops: they must go before the runtime */
   pthread_mutex_t cleanup_mu;
@@ -142,6 +146,7 @@ void errand__tables_init(void);
 
 /* ---- lifecycle (task.c) ---- */
 void errand__task_unref(errand__task *t);
+void errand__task_unref_n(errand__task *t, uint32_t n);
 /* The scheduler's run callback. */
 void errand__task_run_node(void *ctx, errand__node *n);
 uint64_t errand__task_seq(errand__node *n);
@@ -169,6 +174,9 @@ enum { TIMER_DELAY = 1, TIMER_QUEUE = 2, TIMER_RUN = 3 };
  * for the queue), just before it is handed to a queue.  False if it is no
  * longer waiting to run (then it must not be counted). */
 bool errand__task_mark_queued(errand__task *t, bool from_delay);
+/* Counts a task entering the queue at level (when mark_queued's CAS is not
+ * needed because nobody else can see the task yet). */
+void errand__task_stat_enqueued(errand__task *t, unsigned level);
 /* Changes the level bits of a task that is not final, keeping the queue
  * counters right; returns the state before. */
 uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,
@@ -185,8 +193,8 @@ unsigned errand__task_natural_level(errand__task *t);
 typedef struct errand__post_target {
   void *signal; /* bound here (the caller holds a reference for it) */
   unsigned signal_level;
-  void *loop;   /* run on this loop (reference held for the task) */
-  void *ext;    /* attachment, freed with the record by ext_free */
+  void *loop; /* run on this loop (reference held for the task) */
+  void *ext;  /* attachment, freed with the record by ext_free */
   void (*ext_free)(void *);
 } errand__post_target;
 int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,

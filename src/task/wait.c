@@ -17,7 +17,7 @@
 #define MAX_HELP_DEPTH 200
 #define MAX_CANCEL_CHAIN 8
 
-static _Thread_local int help_depth;
+static ERRAND__HOT_TLS int help_depth;
 
 /* Runs a queued pool task of w's runtime right here, on the waiting worker
  * (as TBB and .NET's task inlining do): the waiter needs it anyway, and it
@@ -124,8 +124,10 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
           done = true;
         }
       }
-      for (errand__task *a = self; a && nchain < MAX_CANCEL_CHAIN; a = a->parent) {
-        cl[nchain] = (errand__listener){.kinds = LISTEN_CANCEL, .parker = parker};
+      for (errand__task *a = self; a && nchain < MAX_CANCEL_CHAIN;
+           a = a->parent) {
+        cl[nchain] =
+            (errand__listener){.kinds = LISTEN_CANCEL, .parker = parker};
         errand__listen(a, &cl[nchain]);
         chain[nchain++] = a;
       }
@@ -243,8 +245,7 @@ int errand_task_sleep(errand_task *h, int64_t ms) {
                        "sleep on it",
                        (unsigned long long)t->id);
   if (ms < 0)
-    return errand__err(ERRAND_E_INVALID, "sleep of %lld ms",
-                       (long long)ms);
+    return errand__err(ERRAND_E_INVALID, "sleep of %lld ms", (long long)ms);
   errand__worker *w = errand__sched_worker_current();
   errand__parker *parker =
       w ? errand__sched_worker_parker(w) : errand__parker_self();
