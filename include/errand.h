@@ -163,7 +163,11 @@ typedef struct errand_runtime_options {
   /* Most extra workers started to keep parallelism while pool tasks are
    * inside errand_blocking_begin/end.  0 = 4 * workers, -1 = none. */
   int max_compensating;
-  int reserved_int[5];
+  /* 1: one more thread that runs only user-blocking tasks, so they start at
+   * once even while every worker is busy with lower work (as libdispatch's
+   * QoS threads do; see "Priorities" below).  0 = off. */
+  int urgent_worker;
+  int reserved_int[4];
   uint64_t reserved[8];
 } errand_runtime_options;
 
@@ -698,6 +702,12 @@ ERRAND_EXPORT uint64_t errand_hist_quantile(const uint64_t *hist, double q);
  * worker's own queue: a worker runs them oldest first too, except while it
  * waits inside errand_wait* (help-while-wait), when it takes its newest one
  * first so fork-join stays depth-first; other workers steal the oldest.
+ *
+ * Background work and user-blocking latency: workers are never preempted,
+ * so with every worker busy a user-blocking task waits for one of them to
+ * finish its current task.  With urgent_worker = 1 a spare thread takes
+ * user-blocking tasks as soon as they are posted and is parked otherwise;
+ * lower levels keep every regular worker.
  *
  * Aging rule, so no level starves: each worker counts, per level L, how many
  * times in a row it took a task of a higher level while L had queued work;

@@ -50,6 +50,9 @@ static errand_runtime *make_rt(int workers) {
   errand_runtime_options o;
   memset(&o, 0, sizeof o);
   o.workers = workers;
+  /* As an interactive program would configure it: a spare thread for
+   * user-blocking work (only W4 posts any; elsewhere it stays parked). */
+  o.urgent_worker = 1;
   errand_runtime *rt = NULL;
   int rc = errand_runtime_create(&o, &rt);
   if (rc != 0) {

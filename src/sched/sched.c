@@ -158,6 +158,8 @@ bool errand__sched_has_work(errand__sched *s) {
 
 /* ---- queues ---- */
 
+static void wake_urgent(errand__sched *s, unsigned level);
+
 static void inj_append_locked(errand__sched *s, errand__node *head,
                               errand__node *tail, unsigned level) {
   tail->next = NULL;
@@ -177,12 +179,14 @@ void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
   errand__worker *w = tl_worker;
   if (!movable && w && w->s == s && errand__deque_push(&w->dq[level], n)) {
     errand__sched_notify(s, 1);
+    wake_urgent(s, level);
     return;
   }
   pthread_mutex_lock(&s->inj_mu);
   inj_append_locked(s, n, n, level);
   pthread_mutex_unlock(&s->inj_mu);
   errand__sched_notify(s, 1);
+  wake_urgent(s, level);
 }
 
 void errand__sched_submit_chain(errand__sched *s, errand__node *head,
@@ -194,6 +198,7 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
   inj_append_locked(s, head, tail, level);
   pthread_mutex_unlock(&s->inj_mu);
   errand__sched_notify(s, count > (size_t)s->nslots ? s->nslots : (int)count);
+  wake_urgent(s, level);
 }
 
 /* Most nodes a worker moves from the injection queue to its own deque in
@@ -295,8 +300,10 @@ size_t errand__sched_requeue(errand__sched *s,
                              memory_order_release);
   }
   pthread_mutex_unlock(&s->inj_mu);
-  if (moved)
+  if (moved) {
     errand__sched_notify(s, 1);
+    wake_urgent(s, new_level);
+  }
   return moved;
 }
 
@@ -381,11 +388,51 @@ static bool comp_allowed(errand__worker *w) {
   return w->comp_index < 0 || w->comp_index < ld_acq(&w->s->nblocked);
 }
 
+static bool level0_has_work(errand__sched *s) {
+  if (ld_acq(&s->inj_mask) & 1u)
+    return true;
+  int na = ld_acq(&s->nactive);
+  for (int i = 0; i < na; i++) {
+    errand__worker *v = slot(s, i);
+    if (v && !errand__deque_empty(&v->dq[0]))
+      return true;
+  }
+  return false;
+}
+
+/* The urgent worker: user-blocking tasks only, parked otherwise. */
+static void urgent_loop(errand__worker *w) {
+  errand__sched *s = w->s;
+  while (!ld_acq(&s->stop)) {
+    errand__node *n = take_level(w, 0, false);
+    if (n) {
+      errand__sched_run_node(w, n);
+      continue;
+    }
+    st_rel(&s->urgent_parked, 1);
+    /* seq_cst fence: pairs with the one in notify (see wake_urgent). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!level0_has_work(s) && !ld_acq(&s->stop))
+      errand__park(&w->parker, 0);
+    st_rel(&s->urgent_parked, 0);
+  }
+}
+
+static void wake_urgent(errand__sched *s, unsigned level) {
+  /* notify's fence came first: our node is published before this load. */
+  if (level == 0 && s->urgent && ld_acq(&s->urgent_parked))
+    errand__unpark(&s->urgent->parker);
+}
+
 static void *worker_main(void *arg) {
   errand__worker *w = arg;
   errand__sched *s = w->s;
   tl_worker = w;
   tl_sched = s;
+  if (w->comp_index == -2) {
+    urgent_loop(w);
+    return NULL;
+  }
   bool woken = false;
   while (!ld_acq(&s->stop)) {
     if (!comp_allowed(w)) {
@@ -442,7 +489,9 @@ static int start_worker(errand__sched *s, int slot_index, int comp_index) {
   w->comp_index = comp_index;
   w->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(slot_index + 1);
   char name[24];
-  if (comp_index < 0)
+  if (comp_index == -2)
+    snprintf(name, sizeof name, "errand-urgent");
+  else if (comp_index < 0)
     snprintf(name, sizeof name, "errand-w%d", slot_index);
   else
     snprintf(name, sizeof name, "errand-c%d", comp_index);
@@ -465,7 +514,8 @@ int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
     return ERRAND_E_NOMEM;
   s->cfg = *cfg;
   s->nworkers = cfg->workers;
-  s->nslots = cfg->workers + cfg->max_compensating;
+  s->comp_base = cfg->workers + (cfg->urgent ? 1 : 0);
+  s->nslots = s->comp_base + cfg->max_compensating;
   s->slots = calloc((size_t)s->nslots, sizeof *s->slots);
   if (!s->slots) {
     free(s);
@@ -481,8 +531,10 @@ int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&s->timer_cv, &ca);
   pthread_condattr_destroy(&ca);
-  for (int i = 0; i < cfg->workers; i++) {
-    int rc = start_worker(s, i, -1);
+  for (int i = 0; i < s->comp_base; i++) {
+    int rc = start_worker(s, i, i < cfg->workers ? -1 : -2);
+    if (rc == 0 && i >= cfg->workers)
+      s->urgent = slot(s, i);
     if (rc != 0) {
       errand__sched_stop(s);
       errand__sched_destroy(s);
@@ -500,10 +552,10 @@ void errand__sched_blocking_begin(errand__worker *w) {
   int nb = atomic_fetch_add(&s->nblocked, 1) + 1;
   pthread_mutex_lock(&s->comp_mu);
   if (s->ncomp < nb && s->ncomp < s->cfg.max_compensating) {
-    if (start_worker(s, s->nworkers + s->ncomp, s->ncomp) == 0)
+    if (start_worker(s, s->comp_base + s->ncomp, s->ncomp) == 0)
       s->ncomp++;
   } else if (nb - 1 < s->ncomp) {
-    errand__worker *c = slot(s, s->nworkers + nb - 1);
+    errand__worker *c = slot(s, s->comp_base + nb - 1);
     if (c)
       errand__unpark(&c->parker);
   }

@@ -36,6 +36,7 @@ typedef struct errand__sched_config {
   int workers;          /* >= 1 */
   int aging_burst;      /* >= 1 */
   int max_compensating; /* >= 0 */
+  bool urgent;          /* one extra worker for level 0 only */
   errand__run_fn run;
   errand__seq_fn seq;
   errand__movable_fn movable;

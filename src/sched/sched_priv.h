@@ -32,7 +32,7 @@ struct errand__worker {
   errand__deque dq[ERRAND__LEVELS];
   errand__sched *s;
   int index;
-  int comp_index; /* -1 for a regular worker */
+  int comp_index; /* -1 for a regular worker, -2 for the urgent one */
   pthread_t thread;
   /* Embedded, not thread-local: others may unpark a worker before its
    * thread has started. */
@@ -66,7 +66,10 @@ typedef struct errand__dedicated {
 struct errand__sched {
   errand__sched_config cfg;
   int nworkers;
-  int nslots;                       /* workers + compensating capacity */
+  int nslots;    /* workers + urgent + compensating capacity */
+  int comp_base; /* slot of the first compensating worker */
+  errand__worker *urgent; /* or NULL */
+  _Atomic int urgent_parked;
   _Atomic(errand__worker *) *slots; /* written once each */
   _Atomic int nactive;              /* slots started so far */
   _Atomic int stop;

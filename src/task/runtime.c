@@ -84,6 +84,9 @@ int errand_runtime_create(const errand_runtime_options *opts,
     return errand__err(ERRAND_E_INVALID,
                        "max_compensating %d out of range -1..4096",
                        o->max_compensating);
+  if (o->urgent_worker < 0 || o->urgent_worker > 1)
+    return errand__err(ERRAND_E_INVALID, "urgent_worker %d is not 0 or 1",
+                       o->urgent_worker);
   errand__rt *rt = errand__table_alloc(&errand__runtime_table, 1);
   if (!rt)
     return errand__err(ERRAND_E_NOMEM, "no memory for a runtime");
@@ -95,6 +98,7 @@ int errand_runtime_create(const errand_runtime_options *opts,
       .max_compensating = o->max_compensating == 0  ? 4 * workers
                           : o->max_compensating < 0 ? 0
                                                     : o->max_compensating,
+      .urgent = o->urgent_worker == 1,
       .run = errand__task_run_node,
       .seq = errand__task_seq,
       .movable = errand__task_movable,
