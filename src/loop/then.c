@@ -117,14 +117,11 @@ static int add_rec(errand__task *t, errand__loop *l, errand_then_fn then_fn,
   if (c->pool_task)
     errand__internal_discard(c->pool_task);
   /* Already final.  Its runtime may be gone, so without a loop the
-   * callback runs here and now.  On a loop, queue it under the task's lock:
-   * the completion dispatch holds that lock, so this comes after every
-   * continuation that was registered before. */
+   * callback runs here and now.  On a loop, queue it once the completer
+   * has queued the continuations registered before it became final. */
   if (l) {
-    pthread_mutex_t *m = errand__task_stripe(t);
-    pthread_mutex_lock(m);
+    errand__wait_dispatched(t);
     errand__loop_push(l, &c->it);
-    pthread_mutex_unlock(m);
   } else {
     cont_call(c);
     cont_free(c);

@@ -11,6 +11,8 @@
  */
 #include "task/task_int.h"
 
+#include <sched.h>
+
 #define STRIPES 64u
 
 static pthread_mutex_t stripes[STRIPES];
@@ -69,9 +71,7 @@ void errand__fire_complete(errand__task *t) {
     l = next;
   }
   /* Everything fires under the lock: a waiter unlistens under the same lock
-   * before its stack frame (where its listener lives) goes away, and a
-   * continuation added after the task became final takes this lock before
-   * it queues itself, so it always comes after these. */
+   * before its stack frame (where its listener lives) goes away. */
   for (l = fifo; l;) {
     errand__listener *next = l->next;
     if (l->fire)
@@ -80,7 +80,22 @@ void errand__fire_complete(errand__task *t) {
       errand__unpark(l->parker);
     l = next;
   }
+  /* release: a late continuation that sees this also sees our queueing. */
+  atomic_fetch_or_explicit(&t->state, ST_DISPATCHED, memory_order_release);
   pthread_mutex_unlock(m);
+}
+
+void errand__wait_dispatched(errand__task *t) {
+  /* The final CAS sets ST_DISPATCHED itself when no listener was there;
+   * otherwise fire_complete sets it when done.  The completer is between its
+   * final CAS and the end of its dispatch: microseconds, unless it was
+   * preempted. */
+  for (unsigned i = 0; !(ld_acq(&t->state) & ST_DISPATCHED); i++) {
+    if (i < 64)
+      errand__cpu_relax();
+    else
+      sched_yield();
+  }
 }
 
 void errand__fire_cancel(errand__task *t) {

@@ -220,9 +220,12 @@ static void finalize_own(errand__task *t, unsigned own, uint32_t drops) {
     if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
       free(e);
   }
-  while (!atomic_compare_exchange_weak(&t->state, &s,
-                                       (s & ~(ST_STATUS_MASK | ST_OWN_MASK)) |
-                                           status | (own << ST_OWN_SHIFT)))
+  /* With no listener enlisted, nothing will be dispatched: say so in the
+   * same CAS (late continuations wait for ST_DISPATCHED). */
+  while (!atomic_compare_exchange_weak(
+      &t->state, &s,
+      (s & ~(ST_STATUS_MASK | ST_OWN_MASK)) | status | (own << ST_OWN_SHIFT) |
+          ((s & ST_LISTENERS) ? 0 : ST_DISPATCHED)))
     ;
   complete(t, status, s, drops);
 }

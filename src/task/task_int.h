@@ -32,11 +32,12 @@
 #define ST_OWN_MASK (3u << ST_OWN_SHIFT)
 #define ST_CHILD_FAULT (1u << 13)
 #define ST_INTERNAL                                                            \
-  (1u << 14)                   /* errand's own (continuations): runs even      \
-                                  while the runtime cancels */
-#define ST_QUEUED (1u << 15)   /* counted as queued at its level */
-#define ST_DEFERRED (1u << 17) /* its run ends by errand__task_finish */
-#define ST_DELAYED (1u << 16)  /* counted as waiting for its delay */
+  (1u << 14)                     /* errand's own (continuations): runs even    \
+                                    while the runtime cancels */
+#define ST_QUEUED (1u << 15)     /* counted as queued at its level */
+#define ST_DEFERRED (1u << 17)   /* its run ends by errand__task_finish */
+#define ST_DISPATCHED (1u << 18) /* completion listeners all fired */
+#define ST_DELAYED (1u << 16)    /* counted as waiting for its delay */
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
 
@@ -252,6 +253,10 @@ bool errand__listen(errand__task *t, errand__listener *l);
 void errand__unlisten(errand__task *t, errand__listener *l);
 /* The lock that guards t's listeners and event subscribers. */
 pthread_mutex_t *errand__task_stripe(errand__task *t);
+/* For a continuation that found t already final: returns once every
+ * completion listener enlisted before t became final has fired, so what
+ * the caller queues now comes after what they queued. */
+void errand__wait_dispatched(errand__task *t);
 /* Called once, by whoever made t final. */
 void errand__fire_complete(errand__task *t);
 void errand__fire_cancel(errand__task *t);
