@@ -150,7 +150,7 @@ bool errand__sched_has_work(errand__sched *s) {
     if (!v)
       continue;
     for (unsigned l = 0; l < ERRAND__LEVELS; l++)
-      if (!errand__deque_empty(&v->dq[l]))
+      if (!errand__deque_empty(&v->dq[l]) || !errand__deque_empty(&v->inbox[l]))
         return true;
   }
   return false;
@@ -227,17 +227,17 @@ static errand__node *inj_pop(errand__sched *s, unsigned level) {
 }
 
 /* Takes the oldest node of level for w, and moves up to INJ_BATCH of the
- * ones behind it into w's deque, oldest first, stopping at a movable node
- * (those stay where requeue can reach them).  Order is kept: w runs its
- * deque before it looks at the injection queue of that level again. */
+ * ones behind it into w's inbox, oldest first, stopping at a movable node
+ * (those stay where requeue can reach them).  Inboxes are served before
+ * the injection queue, so post order is kept across workers. */
 static errand__node *inj_take(errand__worker *w, unsigned level) {
   errand__sched *s = w->s;
   pthread_mutex_lock(&s->inj_mu);
   errand__node *n = inj_pop_locked(s, level);
-  if (n && errand__deque_empty(&w->dq[level])) {
+  if (n && errand__deque_empty(&w->inbox[level])) {
     for (int i = 0; i < INJ_BATCH; i++) {
       errand__node *m = s->inj_head[level];
-      if (!m || s->cfg.movable(m) || !errand__deque_push(&w->dq[level], m))
+      if (!m || s->cfg.movable(m) || !errand__deque_push(&w->inbox[level], m))
         break;
       inj_pop_locked(s, level);
     }
@@ -307,30 +307,24 @@ size_t errand__sched_requeue(errand__sched *s,
   return moved;
 }
 
-static errand__node *take_level(errand__worker *w, unsigned l, bool lifo) {
-  errand__sched *s = w->s;
-  errand__node *n = NULL;
+static errand__node *steal_retry(errand__deque *d, int tries) {
+  errand__node *n;
   bool lost;
-  if (lifo) {
-    n = errand__deque_pop(&w->dq[l]);
-  } else {
-    do {
-      lost = false;
-      n = errand__deque_steal(&w->dq[l], &lost);
-    } while (!n && lost);
-  }
-  if (n)
-    return n;
-  if (ld_acq(&s->inj_mask) & (1u << l)) {
-    n = inj_take(w, l);
-    if (n)
-      return n;
-  }
+  do {
+    lost = false;
+    n = errand__deque_steal(d, &lost);
+  } while (!n && lost && --tries);
+  return n;
+}
+
+/* Steals from the other workers' inboxes (inbox) or deques, starting at a
+ * random one so thieves spread out. */
+static errand__node *steal_level(errand__worker *w, unsigned l, bool inbox) {
+  errand__sched *s = w->s;
   int na = ld_acq(&s->nactive);
   if (na <= 1)
     return NULL;
-  /* xorshift: a cheap per-worker random start so thieves spread out */
-  w->rng ^= w->rng << 13;
+  w->rng ^= w->rng << 13; /* xorshift */
   w->rng ^= w->rng >> 7;
   w->rng ^= w->rng << 17;
   int start = (int)(w->rng % (uint64_t)na);
@@ -338,19 +332,36 @@ static errand__node *take_level(errand__worker *w, unsigned l, bool lifo) {
     errand__worker *v = slot(s, (start + i) % na);
     if (!v || v == w)
       continue;
-    int tries = 4;
-    do {
-      lost = false;
-      n = errand__deque_steal(&v->dq[l], &lost);
-    } while (!n && lost && --tries);
+    errand__node *n = steal_retry(inbox ? &v->inbox[l] : &v->dq[l], 4);
     if (n)
       return n;
   }
   return NULL;
 }
 
+/* One level, oldest external posts first: the inboxes (own, then others'),
+ * the injection queue, then tasks posted by pool tasks (own deque, then
+ * others').  While helping (lifo), the own deque comes first, newest
+ * first, so fork-join stays depth-first. */
+static errand__node *take_level(errand__worker *w, unsigned l, bool lifo) {
+  errand__sched *s = w->s;
+  errand__node *n = NULL;
+  if (lifo && (n = errand__deque_pop(&w->dq[l])))
+    return n;
+  if ((n = steal_retry(&w->inbox[l], INT32_MAX)))
+    return n;
+  if ((n = steal_level(w, l, true)))
+    return n;
+  if ((ld_acq(&s->inj_mask) & (1u << l)) && (n = inj_take(w, l)))
+    return n;
+  if (!lifo && (n = steal_retry(&w->dq[l], INT32_MAX)))
+    return n;
+  return steal_level(w, l, false);
+}
+
 static bool level_has_work(errand__worker *w, unsigned l) {
   return !errand__deque_empty(&w->dq[l]) ||
+         !errand__deque_empty(&w->inbox[l]) ||
          (ld_rlx(&w->s->inj_mask) & (1u << l));
 }
 
@@ -394,7 +405,8 @@ static bool level0_has_work(errand__sched *s) {
   int na = ld_acq(&s->nactive);
   for (int i = 0; i < na; i++) {
     errand__worker *v = slot(s, i);
-    if (v && !errand__deque_empty(&v->dq[0]))
+    if (v &&
+        (!errand__deque_empty(&v->dq[0]) || !errand__deque_empty(&v->inbox[0])))
       return true;
   }
   return false;
@@ -648,10 +660,12 @@ void errand__sched_stop(errand__sched *s) {
     errand__worker *w = slot(s, i);
     if (!w)
       continue;
-    for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    for (unsigned l = 0; l < 2 * ERRAND__LEVELS; l++) {
+      errand__deque *d =
+          l < ERRAND__LEVELS ? &w->dq[l] : &w->inbox[l - ERRAND__LEVELS];
       errand__node *n;
       bool lost = false;
-      while ((n = errand__deque_steal(&w->dq[l], &lost)) || lost) {
+      while ((n = errand__deque_steal(d, &lost)) || lost) {
         lost = false;
         if (n)
           s->cfg.run(s->cfg.ctx, n);
@@ -696,9 +710,9 @@ static void add_block(errand_stats *o, errand__stats_block *b, uint64_t *enq,
   *en += ld_rlx(&b->ended);
   *dst += ld_rlx(&b->ded_started);
   *den += ld_rlx(&b->ded_ended);
-  o->succeeded += ld_rlx(&b->succeeded);
-  o->faulted += ld_rlx(&b->faulted);
-  o->canceled += ld_rlx(&b->canceled);
+  o->succeeded += ld_acq(&b->succeeded);
+  o->faulted += ld_acq(&b->faulted);
+  o->canceled += ld_acq(&b->canceled);
   for (unsigned i = 0; i < ERRAND_HIST_BUCKETS; i++) {
     o->queue_wait_ns[i] += ld_rlx(&b->wait_hist[i]);
     o->run_time_ns[i] += ld_rlx(&b->run_hist[i]);

@@ -61,13 +61,16 @@ typedef struct errand__stats_block {
  * single writer) or the shared one for every other thread. */
 errand__stats_block *errand__stats_self(errand__sched *s, bool *owned);
 
+/* Release, so that a reader who sees a count (acquire) also sees what the
+ * counted task did: a drain that finds every task final then sees every
+ * task's writes.  (Free on x86: a plain store and a locked add anyway.) */
 static inline void errand__stat_add(errand__stats_block *b, bool owned,
                                     _Atomic uint64_t *field, uint64_t v) {
   (void)b;
   if (owned)
-    inc_owned(field, v);
+    st_rel(field, ld_rlx(field) + v);
   else
-    faa_rlx(field, v);
+    atomic_fetch_add_explicit(field, v, memory_order_release);
 }
 
 unsigned errand__hist_bucket(uint64_t ns);

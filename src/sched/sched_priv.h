@@ -30,6 +30,11 @@ static inline bool errand__deque_empty(errand__deque *d) {
 
 struct errand__worker {
   errand__deque dq[ERRAND__LEVELS];
+  /* Nodes this worker moved from the injection queue in one batch: older
+   * than anything still injected, so every worker takes them (FIFO) before
+   * the injection queue, and a worker busy with a long task cannot strand
+   * them behind newer posts. */
+  errand__deque inbox[ERRAND__LEVELS];
   errand__sched *s;
   int index;
   int comp_index; /* -1 for a regular worker, -2 for the urgent one */
@@ -66,8 +71,8 @@ typedef struct errand__dedicated {
 struct errand__sched {
   errand__sched_config cfg;
   int nworkers;
-  int nslots;    /* workers + urgent + compensating capacity */
-  int comp_base; /* slot of the first compensating worker */
+  int nslots;             /* workers + urgent + compensating capacity */
+  int comp_base;          /* slot of the first compensating worker */
   errand__worker *urgent; /* or NULL */
   _Atomic int urgent_parked;
   _Atomic(errand__worker *) *slots; /* written once each */
