@@ -223,6 +223,11 @@ typedef int (*errand_fn)(errand_task *self, void *arg);
 /* Frees a value (a result, or the argument given with arg_free). */
 typedef void (*errand_free_fn)(void *value);
 
+/* Receives the events a task emits (see errand_task_emit); data is borrowed
+ * for the call. */
+typedef void (*errand_event_fn)(errand_task *task, const char *name,
+                                const void *data, size_t len, void *arg);
+
 typedef struct errand_post_options {
   /* 0 = user-visible. */
   errand_priority priority;
@@ -252,7 +257,13 @@ typedef struct errand_post_options {
    * the signal only aborts.  Posting to an aborted signal gives a task that
    * is CANCELED at once and never runs. */
   errand_signal *signal;
-  uint64_t reserved[7];
+  /* Subscribe to the task's events before it can run, so none is missed:
+   * on_event(task, name, data, len, event_arg) on event_loop (NULL: on the
+   * emitting thread).  Not for errand_post_batch. */
+  errand_event_fn on_event;
+  errand_loop *event_loop;
+  void *event_arg;
+  uint64_t reserved[4];
 } errand_post_options;
 
 /* Posts fn(self, arg) to run in the background.  opts may be NULL.
@@ -495,10 +506,9 @@ typedef void (*errand_callback_fn)(int err, const char *message, void *value,
 ERRAND_EXPORT int errand_task_callback(errand_task *t, errand_loop *loop,
                                        errand_callback_fn cb, void *arg);
 
-/* Receives the events t emits (see errand_task_emit); data is borrowed for
- * the call.  On loop (NULL: on the emitting thread, synchronously). */
-typedef void (*errand_event_fn)(errand_task *task, const char *name,
-                                const void *data, size_t len, void *arg);
+/* Subscribes fn to t's events, on loop (NULL: on the emitting thread,
+ * synchronously).  Events emitted before this call are not delivered: to
+ * miss none, subscribe at post time (errand_post_options.on_event). */
 ERRAND_EXPORT int errand_task_on_event(errand_task *t, errand_loop *loop,
                                        errand_event_fn fn, void *arg);
 

@@ -75,18 +75,8 @@ static void sub_fire(errand__listener *l, errand__task *t) {
   free(s);
 }
 
-int errand_task_on_event(errand_task *th, errand_loop *lh, errand_event_fn fn,
-                         void *arg) {
-  errand__loop_init();
-  int code;
-  errand__task *t = errand__task_get(th, &code);
-  if (!t)
-    return code;
-  if (!fn)
-    return errand__err(ERRAND_E_INVALID, "fn is NULL");
-  errand__loop *l = NULL;
-  if (lh && !(l = errand__loop_get(lh, &code)))
-    return code;
+int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
+                      void *arg) {
   sub *s = calloc(1, sizeof *s);
   if (!s)
     return errand__err(ERRAND_E_NOMEM, "no memory for a subscriber");
@@ -101,6 +91,21 @@ int errand_task_on_event(errand_task *th, errand_loop *lh, errand_event_fn fn,
   if (!errand__listen(t, &s->lis))
     sub_fire(&s->lis, t); /* already final: no event will come */
   return 0;
+}
+
+int errand_task_on_event(errand_task *th, errand_loop *lh, errand_event_fn fn,
+                         void *arg) {
+  errand__loop_init();
+  int code;
+  errand__task *t = errand__task_get(th, &code);
+  if (!t)
+    return code;
+  if (!fn)
+    return errand__err(ERRAND_E_INVALID, "fn is NULL");
+  errand__loop *l = NULL;
+  if (lh && !(l = errand__loop_get(lh, &code)))
+    return code;
+  return errand__subscribe(t, l, fn, arg);
 }
 
 int errand_task_emit(errand_task *h, const char *name, const void *data,

@@ -40,6 +40,14 @@ void errand__loop_unref(errand__loop *l);
 /* Queues it; false (and it is dropped) if the loop is closed. */
 bool errand__loop_push(errand__loop *l, errand__item *it);
 bool errand__loop_is_owner(errand__loop *l);
+/* errand_post with an attachment freed with the task's record (ext_free is
+ * not called when the post fails: ext stays the caller's). */
+int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
+                     const errand_post_options *opts, void *ext,
+                     void (*ext_free)(void *), errand_task **out);
+/* Subscribes fn to t's events on l (NULL: on the emitter).  0 or E_NOMEM. */
+int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
+                      void *arg);
 /* errand_task_then with a function that frees arg when the continuation is
  * dropped without running (its loop was destroyed). */
 int errand__task_then_ex(errand__task *t, errand__loop *l, errand_then_fn fn,

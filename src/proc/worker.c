@@ -138,6 +138,14 @@ static void send_error(struct errand__wjob *w, uint64_t id, int code,
                       "message", msg ? msg : ""));
 }
 
+/* Before the job's last frame: the host may send the next RUN as soon as
+ * it reads it, so the worker must already count as idle. */
+static void idle(struct errand__wjob *w) {
+  pthread_mutex_lock(&w->mu);
+  w->cur = 0;
+  pthread_mutex_unlock(&w->mu);
+}
+
 static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
                     uint64_t id, const char *payload, size_t len) {
   json_error_t je;
@@ -151,8 +159,10 @@ static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
     void *arg;
     char why[512];
     if (!argtext) {
+      idle(w);
       send_error(w, id, ERRAND_E_NOMEM, "no memory for the arguments");
     } else if (errand__jobs_resolve(jobs, name, &fn, &arg, why, sizeof why)) {
+      idle(w);
       send_error(w, id, ERRAND_E_INVALID, why);
     } else {
       errand_job job = {.kind = JOB_PROCESS, .w = w, .worker_index = index};
@@ -160,6 +170,7 @@ static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
       /* Output first: the host attributes it to this job until RESULT. */
       fflush(stdout);
       fflush(stderr);
+      idle(w);
       if (rc == 0)
         send_frame(w, ERRAND__F_RESULT, id, job.result, strlen(job.result));
       else
@@ -170,6 +181,7 @@ static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
     }
     free(argtext);
   } else {
+    idle(w);
     send_error(w, id, ERRAND_E_INVALID, "RUN payload is not {name, args}");
   }
   json_decref(v);
@@ -229,9 +241,6 @@ int errand_worker_main(errand_jobs *jh) {
     pthread_mutex_unlock(&w.mu);
     run_one(&w, jobs, index, id, payload, len);
     free(payload);
-    pthread_mutex_lock(&w.mu);
-    w.cur = 0;
-    pthread_mutex_unlock(&w.mu);
   }
 }
 

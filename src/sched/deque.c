@@ -42,6 +42,20 @@ errand__node *errand__deque_pop(errand__deque *d) {
   return n;
 }
 
+bool errand__deque_pop_if(errand__deque *d, errand__node *n) {
+  int64_t b = ld_rlx(&d->bottom);
+  /* Only the owner changes bottom, so this peek is stable; a thief may take
+   * the node meanwhile, which pop then sees. */
+  if (b <= ld_acq(&d->top) || ld_rlx(&d->buf[(b - 1) & MASK]) != n)
+    return false;
+  errand__node *got = errand__deque_pop(d);
+  if (got == n)
+    return true;
+  if (got) /* cannot happen: the newest was n and only we pop */
+    errand__deque_push(d, got);
+  return false;
+}
+
 errand__node *errand__deque_steal(errand__deque *d, bool *lost) {
   int64_t t = atomic_load(&d->top);
   int64_t b = atomic_load(&d->bottom); /* seq_cst: after the load of top */

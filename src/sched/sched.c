@@ -389,6 +389,11 @@ errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
   return NULL;
 }
 
+bool errand__sched_pop_if_newest(errand__worker *w, unsigned level,
+                                 errand__node *n) {
+  return errand__deque_pop_if(&w->dq[level], n);
+}
+
 void errand__sched_run_node(errand__worker *w, errand__node *n) {
   w->s->cfg.run(w->s->cfg.ctx, n);
 }

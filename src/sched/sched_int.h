@@ -118,6 +118,9 @@ bool errand__sched_is_own_thread(errand__sched *s);
 /* One attempt to find a node for w (newest local first when lifo). */
 errand__node *errand__sched_find_work(errand__worker *w, bool lifo);
 void errand__sched_run_node(errand__worker *w, errand__node *n);
+/* Pops n from w's own deque at level if it is the newest node there. */
+bool errand__sched_pop_if_newest(errand__worker *w, unsigned level,
+                                 errand__node *n);
 /* A worker about to park outside its main loop (while waiting) registers
  * as idle so that posts wake it; leave unregisters it. */
 void errand__sched_idle_enter(errand__worker *w);

@@ -22,6 +22,8 @@ typedef struct errand__deque {
 bool errand__deque_push(errand__deque *d, errand__node *n);
 /* Owner only: newest first. */
 errand__node *errand__deque_pop(errand__deque *d);
+/* Owner only: pops the newest node if it is n. */
+bool errand__deque_pop_if(errand__deque *d, errand__node *n);
 /* Anyone: oldest first.  *lost is set when a race was lost (retry). */
 errand__node *errand__deque_steal(errand__deque *d, bool *lost);
 static inline bool errand__deque_empty(errand__deque *d) {

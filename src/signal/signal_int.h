@@ -56,11 +56,7 @@ extern bool (*errand__loop_submit_hook)(errand__task *t);
 extern void (*errand__loop_final_hook)(errand__task *t);
 
 void errand__signal_init(void);
-/* errand_post with an attachment freed with the task's record (ext_free is
- * not called when the post fails: ext stays the caller's). */
-int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
-                     const errand_post_options *opts, void *ext,
-                     void (*ext_free)(void *), errand_task **out);
+
 errand__signal *errand__signal_get(errand_signal *h, int *code);
 void errand__signal_unref(errand__signal *s);
 errand_signal *errand__signal_handle(errand__signal *s);

@@ -230,6 +230,8 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
       errand__timer_unreserve(rt->sched, (size_t)nt);
     return rc;
   }
+  if (tg && tg->before)
+    tg->before(t, tg->before_ctx);
   if (out)
     *out = errand__task_handle(t);
   schedule(rt, t, o, 0);

@@ -197,6 +197,9 @@ typedef struct errand__post_target {
   void *loop; /* run on this loop (reference held for the task) */
   void *ext;  /* attachment, freed with the record by ext_free */
   void (*ext_free)(void *);
+  /* Called once the task is built, before anything can run it. */
+  void (*before)(errand__task *t, void *ctx);
+  void *before_ctx;
 } errand__post_target;
 int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
                       const errand_post_options *o,

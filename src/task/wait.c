@@ -31,7 +31,11 @@ static bool try_inline(errand__task *t, errand__worker *w) {
       (s & ST_DEDICATED) || (t->aux && t->aux->loop) ||
       errand__sched_worker_self(t->rt->sched) != w)
     return false;
-  errand__ref_inc(t);
+  /* Usually (fork-join) it is the newest node of our own deque: take it
+   * out properly, and no stale node is left behind. */
+  bool popped = errand__sched_pop_if_newest(w, st_level(s), &t->node);
+  if (!popped)
+    errand__ref_inc(t); /* the node stays queued and keeps its RUN ref */
   help_depth++;
   errand__task_run_node(t->rt, &t->node);
   help_depth--;

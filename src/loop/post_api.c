@@ -1,8 +1,17 @@
 /*
  * post_api.c — errand_post and errand_post_batch: the public post calls
- * live here, in the first layer that knows every option they take.
+ * live here, in the first layer that knows every option they take
+ * (signals, and event subscriptions made before the task can run).
  */
-#include "signal/signal_int.h"
+#include "loop/loop_int.h"
+
+static void subscribe_first(errand__task *t, void *ctx) {
+  const errand_post_options *o = ctx;
+  int rc;
+  errand__loop *el =
+      o->event_loop ? errand__loop_get(o->event_loop, &rc) : NULL;
+  errand__subscribe(t, el, o->on_event, o->event_arg);
+}
 
 int errand_post(errand_runtime *h, errand_fn fn, void *arg,
                 const errand_post_options *opts, errand_task **out) {
@@ -24,8 +33,16 @@ int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
   if ((rc = errand__rt_for_post(h, &rt)))
     return rc;
   errand__post_target tg = {.ext = ext, .ext_free = ext_free};
+  if (o->on_event) {
+    errand__loop_init();
+    if (o->event_loop && !errand__loop_get(o->event_loop, &rc))
+      return errand__err(rc, "event_loop: %s", errand_last_error());
+    tg.before = subscribe_first;
+    tg.before_ctx = (void *)o;
+  }
   if (!o->signal)
-    return errand__task_post(rt, fn, arg, o, ext ? &tg : NULL, out);
+    return errand__task_post(rt, fn, arg, o, ext || o->on_event ? &tg : NULL,
+                             out);
   errand__signal *s = errand__signal_get(o->signal, &rc);
   if (!s)
     return errand__err(rc, "signal: %s", errand_last_error());
@@ -51,10 +68,10 @@ int errand_post_batch(errand_runtime *h, errand_fn fn, void *const *args,
   int rc = errand__check_post_options(o);
   if (rc)
     return rc;
-  if (o->signal)
+  if (o->signal || o->on_event)
     return errand__err(ERRAND_E_INVALID,
-                       "errand_post_batch does not take a signal: post "
-                       "signal-bound tasks one by one");
+                       "errand_post_batch takes neither a signal nor "
+                       "on_event: post those tasks one by one");
   errand__rt *rt;
   if ((rc = errand__rt_for_post(h, &rt)))
     return rc;
