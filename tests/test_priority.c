@@ -177,6 +177,86 @@ TEST(strict_between_levels_random_mix) {
   }
 }
 
+/* FIFO across workers: with 2 workers, A (holds its worker), then K short
+ * tasks, then B (holds its worker) are posted back to back.  The free
+ * worker must start the K tasks before B — if B overtook them, they would
+ * wait behind A and B with no worker left (seen as a ~1% hang when a
+ * worker moved a batch of the injection queue into its own deque and the
+ * other one preferred newer injected work to stealing the older batch). */
+typedef struct fifo2 {
+  atomic_int pos;
+  atomic_int order[8];
+  gate *g;
+} fifo2;
+
+typedef struct fifo2_arg {
+  fifo2 *f;
+  int tag;
+  int hold; /* wait at the gate after logging */
+} fifo2_arg;
+
+static int fifo2_task(errand_task *self, void *arg) {
+  fifo2_arg *a = (fifo2_arg *)arg;
+  int p = atomic_fetch_add(&a->f->pos, 1);
+  if (p < 8) atomic_store(&a->f->order[p], a->tag);
+  if (a->hold) return gate_task(self, a->f->g);
+  return 0;
+}
+
+TEST(fifo_holds_across_workers_for_posts_from_outside) {
+  enum { K = 3 };
+  int rounds = check_iters(300), r;
+  for (r = 0; r < rounds && !check_failed(); r++) {
+    gate g;
+    fifo2 f;
+    fifo2_arg a[K + 2];
+    errand_task *t[K + 2];
+    errand_runtime_options o;
+    errand_runtime *rt;
+    int i;
+    memset(&o, 0, sizeof o);
+    o.workers = 2;
+    o.max_compensating = -1;
+    rt = rt_new_opts(&o);
+    REQUIRE(rt);
+    gate_init(&g);
+    atomic_init(&f.pos, 0);
+    for (i = 0; i < 8; i++) atomic_init(&f.order[i], -1);
+    f.g = &g;
+    for (i = 0; i < K + 2; i++) {
+      a[i].f = &f;
+      a[i].tag = i; /* 0 = A, 1..K, K+1 = B */
+      a[i].hold = (i == 0 || i == K + 1);
+      REQUIRE_OK(errand_post(rt, fifo2_task, &a[i], NULL, &t[i]));
+    }
+    /* All K+2 start while A and B hold the two workers... */
+    if (!CHECK(check_wait_count(&f.pos, K + 2, 10000)))
+      printf("  round %d: only %d of %d tasks started\n", r,
+             atomic_load(&f.pos), K + 2);
+    /* ...and 1..K, B in post order (A races with task 1 to log first, as
+     * they start on different workers: it is left out). */
+    {
+      int want = 1, n = atomic_load(&f.pos);
+      for (i = 0; i < n && i < 8; i++) {
+        int tag = atomic_load(&f.order[i]);
+        if (tag == 0) continue;
+        if (!CHECK_EQ_INT(tag, want)) {
+          int j;
+          printf("  round %d: start order", r);
+          for (j = 0; j < n && j < 8; j++) printf(" %d", atomic_load(&f.order[j]));
+          printf(" (0 = A, %d = B)\n", K + 1);
+          break;
+        }
+        want++;
+      }
+    }
+    gate_open(&g);
+    CHECK_OK(errand_wait_all(t, K + 2, -1));
+    for (i = 0; i < K + 2; i++) CHECK_OK(errand_task_release(t[i]));
+    CHECK_OK(errand_runtime_destroy(rt));
+  }
+}
+
 /* Tasks posted by a pool task go to that worker's own queue: still strict
  * between levels and oldest first inside one (header: "a worker runs them
  * oldest first too"). */

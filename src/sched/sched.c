@@ -235,11 +235,15 @@ static errand__node *inj_take(errand__worker *w, unsigned level) {
   pthread_mutex_lock(&s->inj_mu);
   errand__node *n = inj_pop_locked(s, level);
   if (n && errand__deque_empty(&w->inbox[level])) {
+    /* The inbox was empty and only we push to it, so INJ_BATCH pushes fit.
+     * Each node leaves the list (its link written) before the push
+     * publishes it: a thief may run and free it at once. */
     for (int i = 0; i < INJ_BATCH; i++) {
       errand__node *m = s->inj_head[level];
-      if (!m || s->cfg.movable(m) || !errand__deque_push(&w->inbox[level], m))
+      if (!m || s->cfg.movable(m))
         break;
       inj_pop_locked(s, level);
+      errand__deque_push(&w->inbox[level], m);
     }
   }
   pthread_mutex_unlock(&s->inj_mu);
