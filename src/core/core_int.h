@@ -51,6 +51,9 @@
 #define container_of(ptr, type, member)                                        \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
+/* Allocation: errand__malloc and friends, declared in platform_int.h
+ * (spawn.c allocates too), defined in core/alloc.c. */
+
 /* ---- errors ---- */
 
 /* Records a detail message for errand_last_error() on this thread and

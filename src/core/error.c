@@ -59,7 +59,7 @@ errand__error *errand__error_newv(int code, const char *fmt, va_list ap) {
   va_end(ap2);
   if (n < 0)
     n = 0;
-  errand__error *e = malloc(sizeof *e + (size_t)n + 1);
+  errand__error *e = errand__malloc(sizeof *e + (size_t)n + 1);
   if (!e)
     return NULL;
   e->code = code;

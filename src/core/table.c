@@ -71,7 +71,7 @@ static inline char *slot_at(errand__table *tb, uint32_t idx) {
 static bool push_free_locked(errand__table *tb, uint32_t idx) {
   if (tb->nfree == tb->capfree) {
     uint32_t cap = tb->capfree ? tb->capfree * 2 : 1024;
-    uint32_t *nf = realloc(tb->free, cap * sizeof *nf);
+    uint32_t *nf = errand__realloc(tb->free, cap * sizeof *nf);
     if (!nf)
       return false;
     tb->free = nf;
@@ -103,7 +103,7 @@ static uint32_t take_index_locked(errand__table *tb) {
   if (seg >= MAX_SEGS)
     return UINT32_MAX;
   if (!ld_rlx(&tb->segs[seg])) {
-    char *mem = calloc(SEG_SIZE, tb->elem_size);
+    char *mem = errand__calloc(SEG_SIZE, tb->elem_size);
     if (!mem)
       return UINT32_MAX;
     /* release: a reader that finds the segment pointer sees zeroed slots. */

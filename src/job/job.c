@@ -39,7 +39,7 @@ void errand__jobrec_append_output(errand__jobrec *r, int which, const char *p,
       size_t c = *cap ? *cap : 4096;
       while (c < *len + n + 1)
         c *= 2;
-      char *nb = realloc(*buf, c);
+      char *nb = errand__realloc(*buf, c);
       if (!nb)
         n = 0;
       else {
@@ -64,7 +64,7 @@ static errand__jobrec *rec_of(errand__task *t) {
 int errand__job_run_handler(errand_job *job, errand_job_fn fn, void *arg,
                             const char *args) {
   int rc = fn(job, args, arg);
-  if (rc == 0 && !job->result && !(job->result = strdup("null")))
+  if (rc == 0 && !job->result && !(job->result = errand__strdup("null")))
     rc = ERRAND_E_NOMEM;
   return rc;
 }
@@ -116,8 +116,9 @@ int errand_job_start(errand_runtime *rth, errand_jobs *jh, const char *name,
     return errand__err(ERRAND_E_INVALID,
                        "job %s: arguments are not a JSON array or object",
                        name);
-  errand__jobrec *r = calloc(1, sizeof *r);
-  if (!r || !(r->name = strdup(name)) || !(r->args = strdup(args))) {
+  errand__jobrec *r = errand__calloc(1, sizeof *r);
+  if (!r || !(r->name = errand__strdup(name)) ||
+      !(r->args = errand__strdup(args))) {
     if (r) {
       free(r->name);
       free(r);
@@ -230,7 +231,7 @@ int errand_job_data(errand_task *h, char **json) {
   }
   unsigned st = st_status(ld_acq(&t->state));
   if (st == ERRAND_STATUS_RAN_TO_COMPLETION) {
-    *json = strdup(r->result ? r->result : "null");
+    *json = errand__strdup(r->result ? r->result : "null");
     rc = *json ? 0 : errand__err(ERRAND_E_NOMEM, "no memory for the result");
   } else {
     int code = 0;
@@ -249,7 +250,7 @@ int errand_job_return(errand_job *job, const char *json) {
     return errand__err(ERRAND_E_INVALID, "job is NULL");
   if (!json || !errand__json_valid(json, false))
     return errand__err(ERRAND_E_INVALID, "result is not valid JSON");
-  char *copy = strdup(json);
+  char *copy = errand__strdup(json);
   if (!copy)
     return errand__err(ERRAND_E_NOMEM, "no memory for the result");
   free(job->result);
@@ -272,7 +273,7 @@ int errand_job_fail(errand_job *job, int code, const char *fmt, ...) {
     snprintf(buf, sizeof buf, "%s", errand_strerror(code));
   }
   free(job->fail_message);
-  job->fail_message = strdup(buf);
+  job->fail_message = errand__strdup(buf);
   job->fail_code = code;
   return code;
 }

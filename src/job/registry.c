@@ -102,7 +102,7 @@ static int register_in(errand__jobs *j, const char *name, errand_job_fn fn,
   }
   if (j->n == j->cap) {
     size_t cap = j->cap ? j->cap * 2 : 16;
-    errand__handler *nh = realloc(j->h, cap * sizeof *nh);
+    errand__handler *nh = errand__realloc(j->h, cap * sizeof *nh);
     if (!nh) {
       pthread_mutex_unlock(&j->mu);
       return errand__err(ERRAND_E_NOMEM, "no memory to register %s", name);
@@ -110,7 +110,7 @@ static int register_in(errand__jobs *j, const char *name, errand_job_fn fn,
     j->h = nh;
     j->cap = cap;
   }
-  char *copy = strdup(name);
+  char *copy = errand__strdup(name);
   if (!copy) {
     pthread_mutex_unlock(&j->mu);
     return errand__err(ERRAND_E_NOMEM, "no memory to register %s", name);
@@ -147,9 +147,9 @@ static int load(const char *path, errand__module **out, char *why,
     dlclose(dl);
     return ERRAND_E_INVALID;
   }
-  errand__module *m = calloc(1, sizeof *m);
+  errand__module *m = errand__calloc(1, sizeof *m);
   errand__jobs *reg = jobs_new();
-  char *p = strdup(path);
+  char *p = errand__strdup(path);
   if (!m || !reg || !p) {
     free(m);
     free(p);
@@ -220,7 +220,7 @@ int errand__jobs_resolve(errand__jobs *j, const char *name, errand_job_fn *fn,
   const char *path = name + 7;
   const char *hash = strchr(path, '#');
   size_t plen = hash ? (size_t)(hash - path) : strlen(path);
-  char *p = strndup(path, plen);
+  char *p = errand__strndup(path, plen);
   if (!p) {
     snprintf(why, whylen, "no memory");
     return ERRAND_E_NOMEM;

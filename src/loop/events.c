@@ -50,7 +50,7 @@ static void on_event(errand__listener *l, errand__task *t, const char *name,
   if (!s->loop)
     return; /* called after the lock is released, see emit */
   size_t nl = strlen(name);
-  ev_item *e = malloc(sizeof *e + len + nl + 1);
+  ev_item *e = errand__malloc(sizeof *e + len + nl + 1);
   if (!e)
     return; /* no memory: this subscriber misses the event */
   e->it.run = ev_run;
@@ -77,7 +77,7 @@ static void sub_fire(errand__listener *l, errand__task *t) {
 
 int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
                       void *arg) {
-  sub *s = calloc(1, sizeof *s);
+  sub *s = errand__calloc(1, sizeof *s);
   if (!s)
     return errand__err(ERRAND_E_NOMEM, "no memory for a subscriber");
   if (l)
@@ -136,7 +136,7 @@ int errand__task_emit_any(errand__task *t, const char *name, const void *data,
   for (errand__listener *l = t->listeners; l; l = l->next)
     n += (l->kinds & LISTEN_EVENT) != 0;
   errand__listener *small[16];
-  errand__listener **ls = n <= 16 ? small : malloc(n * sizeof *ls);
+  errand__listener **ls = n <= 16 ? small : errand__malloc(n * sizeof *ls);
   if (!ls) {
     pthread_mutex_unlock(m);
     return errand__err(ERRAND_E_NOMEM, "no memory to deliver an event");

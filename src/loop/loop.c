@@ -176,7 +176,7 @@ static bool deliver_sig(errand__sig_listener *sl, errand__signal *s, int code,
   if (!l)
     return false; /* the loop is gone: nobody to tell */
   size_t n = reason ? strlen(reason) : 0;
-  sig_item *si = malloc(sizeof *si + n + 1);
+  sig_item *si = errand__malloc(sizeof *si + n + 1);
   if (!si)
     return false;
   si->it.run = sig_item_run;
@@ -374,7 +374,7 @@ int errand_loop_run_until(errand_loop *h, errand_task *th, int64_t timeout_ms) {
   errand__task *t = errand__task_get(th, &code);
   if (!t)
     return code;
-  until_mark *m = calloc(1, sizeof *m);
+  until_mark *m = errand__calloc(1, sizeof *m);
   if (!m)
     return errand__err(ERRAND_E_NOMEM, "no memory");
   st_rlx(&m->refs, 2);

@@ -73,7 +73,7 @@ int errand_task_poll(errand_task *th, errand_loop *lh, int64_t interval_ms,
   errand__loop *l = errand__loop_get(lh, &code);
   if (!l)
     return code;
-  poller *p = calloc(1, sizeof *p);
+  poller *p = errand__calloc(1, sizeof *p);
   if (!p)
     return errand__err(ERRAND_E_NOMEM, "no memory for a poller");
   errand__ref_inc(t);

@@ -88,7 +88,7 @@ static void fire(errand__listener *l, errand__task *t) {
 static int add_rec(errand__task *t, errand__loop *l, errand_then_fn then_fn,
                    errand_callback_fn cb_fn, void *arg,
                    void (*drop_arg)(void *)) {
-  cont *c = calloc(1, sizeof *c);
+  cont *c = errand__calloc(1, sizeof *c);
   if (!c)
     return errand__err(ERRAND_E_NOMEM, "no memory for a continuation");
   errand__ref_inc(t);

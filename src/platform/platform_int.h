@@ -11,7 +11,17 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* ---- allocation (core/alloc.c): every allocation in errand goes through
+ * these, so tests can make any one of them fail (ERRAND_FAIL_ALLOC=N). ---- */
+void *errand__malloc(size_t n);
+void *errand__calloc(size_t n, size_t size);
+void *errand__realloc(void *p, size_t n);
+void *errand__aligned_alloc(size_t align, size_t n);
+char *errand__strdup(const char *s);
+char *errand__strndup(const char *s, size_t n);
 
 /* Blocks while *addr == expected, up to timeout_ns (negative = forever).
  * Returns 0 when woken (or *addr differed), or -1 on timeout.  Spurious

@@ -43,7 +43,7 @@ static char **make_env(int index, char *buf, size_t buflen) {
   size_t n = 0;
   for (char **e = environ; e && *e; e++)
     n++;
-  char **env = malloc((n + 5) * sizeof *env);
+  char **env = errand__malloc((n + 5) * sizeof *env);
   if (!env)
     return NULL;
   size_t k = 0;

@@ -98,11 +98,11 @@ static char **argv_copy(const char *const *argv) {
   size_t n = 0;
   while (argv[n])
     n++;
-  char **c = calloc(n + 1, sizeof *c);
+  char **c = errand__calloc(n + 1, sizeof *c);
   if (!c)
     return NULL;
   for (size_t i = 0; i < n; i++)
-    if (!(c[i] = strdup(argv[i]))) {
+    if (!(c[i] = errand__strdup(argv[i]))) {
       for (size_t k = 0; k < i; k++)
         free(c[k]);
       free(c);
@@ -221,7 +221,7 @@ static int take_index(errand__pool *p) {
 }
 
 static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen) {
-  pworker *w = calloc(1, sizeof *w);
+  pworker *w = errand__calloc(1, sizeof *w);
   if (!w) {
     snprintf(why, whylen, "no memory for a worker");
     return NULL;
@@ -326,7 +326,7 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
       return protocol_error(p, w, "PROGRESS is not {name, data}");
     }
     char *text = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)
-                      : strdup("null");
+                      : errand__strdup("null");
     if (text && !ld_acq(&j->cancel))
       errand__task_emit_any(j->t, name, text, strlen(text));
     free(text);
@@ -343,7 +343,7 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     cancel_end(j, NULL);
   } else if (f->type == ERRAND__F_RESULT) {
     if (!errand__json_valid_n((const char *)f->payload, f->len) ||
-        !(j->rec->result = strndup((const char *)f->payload, f->len))) {
+        !(j->rec->result = errand__strndup((const char *)f->payload, f->len))) {
       end_job(j, ERRAND_E_PROTOCOL, "protocol error: RESULT is not JSON");
       return protocol_error(p, w, "RESULT is not JSON");
     }
@@ -817,7 +817,7 @@ static int pool_new(errand__rt *rt, errand__jobs *jobs,
   p->oneshot = oneshot;
   p->epfd = -1;
   p->wakefd = -1;
-  p->index_used = calloc((size_t)max, sizeof *p->index_used);
+  p->index_used = errand__calloc((size_t)max, sizeof *p->index_used);
   if ((o->command && !(p->argv = argv_copy(o->command))) || !p->index_used)
     goto nomem;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -949,7 +949,7 @@ static int oneshot_pool(errand__rt *rt, errand__jobs *jobs,
       return 0;
     }
   static const errand_procpool_options defaults;
-  oneshot_entry *e = calloc(1, sizeof *e);
+  oneshot_entry *e = errand__calloc(1, sizeof *e);
   int rc = e ? pool_new(rt, jobs, &defaults, true, &e->pool)
              : errand__err(ERRAND_E_NOMEM, "no memory");
   if (rc == 0) {
@@ -989,7 +989,7 @@ int errand__proc_start(errand__rt *rt, errand__jobs *jobs, errand__jobrec *rec,
   } else if ((rc = oneshot_pool(rt, jobs, &p))) {
     return rc;
   }
-  errand__procjob *j = calloc(1, sizeof *j);
+  errand__procjob *j = errand__calloc(1, sizeof *j);
   if (!j) {
     pool_unref(p);
     return errand__err(ERRAND_E_NOMEM, "no memory for a job");

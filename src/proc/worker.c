@@ -95,7 +95,7 @@ static void *reader(void *arg) {
           fprintf(stderr, "errand worker: RUN while busy\n");
           _exit(2);
         }
-        w->run_payload = malloc(f.len + 1);
+        w->run_payload = errand__malloc(f.len + 1);
         if (!w->run_payload)
           _exit(3);
         memcpy(w->run_payload, f.payload, f.len);

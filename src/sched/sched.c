@@ -226,22 +226,38 @@ static errand__node *inj_pop(errand__sched *s, unsigned level) {
   return n;
 }
 
-/* Takes the oldest node of level for w, and moves up to INJ_BATCH of the
- * ones behind it into w's inbox, oldest first, stopping at a movable node
- * (those stay where requeue can reach them).  Inboxes are served before
- * the injection queue, so post order is kept across workers. */
-static errand__node *inj_take(errand__worker *w, unsigned level) {
+static bool inboxes_empty(errand__sched *s, unsigned level) {
+  int na = ld_acq(&s->nactive);
+  for (int i = 0; i < na; i++) {
+    errand__worker *v = slot(s, i);
+    if (v && !errand__deque_empty(&v->inbox[level]))
+      return false;
+  }
+  return true;
+}
+
+static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry) {
   errand__sched *s = w->s;
   pthread_mutex_lock(&s->inj_mu);
+  /* A batch that another worker moved while we waited for the lock is
+   * older than anything still injected: take from it first. */
+  if (!inboxes_empty(s, level)) {
+    pthread_mutex_unlock(&s->inj_mu);
+    *retry = true;
+    return NULL;
+  }
   errand__node *n = inj_pop_locked(s, level);
-  if (n && errand__deque_empty(&w->inbox[level])) {
-    /* The inbox was empty and only we push to it, so INJ_BATCH pushes fit.
-     * Each node leaves the list (its link written) before the push
+  if (n) {
+    /* Every inbox is empty and only we push to ours, so INJ_BATCH pushes
+     * fit.  Each node leaves the list (its link written) before the push
      * publishes it: a thief may run and free it at once. */
-    for (int i = 0; i < INJ_BATCH; i++) {
+    int moved = 0;
+    for (; moved < INJ_BATCH; moved++) {
       errand__node *m = s->inj_head[level];
       if (!m || s->cfg.movable(m))
         break;
+      if (moved == 0) /* numbered before it can be seen */
+        st_rel(&w->inbox_batch[level], ++s->inj_batches);
       inj_pop_locked(s, level);
       errand__deque_push(&w->inbox[level], m);
     }
@@ -321,9 +337,9 @@ static errand__node *steal_retry(errand__deque *d, int tries) {
   return n;
 }
 
-/* Steals from the other workers' inboxes (inbox) or deques, starting at a
- * random one so thieves spread out. */
-static errand__node *steal_level(errand__worker *w, unsigned l, bool inbox) {
+/* Steals from the other workers' deques, starting at a random one so
+ * thieves spread out. */
+static errand__node *steal_level(errand__worker *w, unsigned l) {
   errand__sched *s = w->s;
   int na = ld_acq(&s->nactive);
   if (na <= 1)
@@ -336,31 +352,64 @@ static errand__node *steal_level(errand__worker *w, unsigned l, bool inbox) {
     errand__worker *v = slot(s, (start + i) % na);
     if (!v || v == w)
       continue;
-    errand__node *n = steal_retry(inbox ? &v->inbox[l] : &v->dq[l], 4);
+    errand__node *n = steal_retry(&v->dq[l], 4);
     if (n)
       return n;
   }
   return NULL;
 }
 
-/* One level, oldest external posts first: the inboxes (own, then others'),
- * the injection queue, then tasks posted by pool tasks (own deque, then
- * others').  While helping (lifo), the own deque comes first, newest
+/* The oldest batch in any worker's inbox at level l: every worker serves
+ * them in the order they left the injection queue, so a batch sitting in
+ * the inbox of a worker busy with a long task is not overtaken. */
+static errand__node *take_oldest_inbox(errand__worker *w, unsigned l) {
+  errand__sched *s = w->s;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    errand__worker *best = NULL;
+    uint64_t best_batch = UINT64_MAX;
+    int na = ld_acq(&s->nactive);
+    for (int i = 0; i < na; i++) {
+      errand__worker *v = slot(s, i);
+      if (!v || errand__deque_empty(&v->inbox[l]))
+        continue;
+      uint64_t b = ld_acq(&v->inbox_batch[l]);
+      if (b < best_batch) {
+        best_batch = b;
+        best = v;
+      }
+    }
+    if (!best)
+      return NULL;
+    errand__node *n = steal_retry(&best->inbox[l], best == w ? INT32_MAX : 4);
+    if (n)
+      return n;
+  }
+  return NULL;
+}
+
+/* One level, oldest external posts first: the inboxes (oldest batch
+ * first), the injection queue, then tasks posted by pool tasks (own deque,
+ * then others').  While helping (lifo), the own deque comes first, newest
  * first, so fork-join stays depth-first. */
 static errand__node *take_level(errand__worker *w, unsigned l, bool lifo) {
   errand__sched *s = w->s;
   errand__node *n = NULL;
   if (lifo && (n = errand__deque_pop(&w->dq[l])))
     return n;
-  if ((n = steal_retry(&w->inbox[l], INT32_MAX)))
-    return n;
-  if ((n = steal_level(w, l, true)))
-    return n;
-  if ((ld_acq(&s->inj_mask) & (1u << l)) && (n = inj_take(w, l)))
-    return n;
+  for (int round = 0; round < 4; round++) {
+    if ((n = take_oldest_inbox(w, l)))
+      return n;
+    if (!(ld_acq(&s->inj_mask) & (1u << l)))
+      break;
+    bool retry = false;
+    if ((n = inj_take(w, l, &retry)))
+      return n;
+    if (!retry)
+      break;
+  }
   if (!lifo && (n = steal_retry(&w->dq[l], INT32_MAX)))
     return n;
-  return steal_level(w, l, false);
+  return steal_level(w, l);
 }
 
 static bool level_has_work(errand__worker *w, unsigned l) {
@@ -501,7 +550,7 @@ static void *worker_main(void *arg) {
 }
 
 static int start_worker(errand__sched *s, int slot_index, int comp_index) {
-  errand__worker *w = aligned_alloc(64, (sizeof *w + 63) & ~(size_t)63);
+  errand__worker *w = errand__aligned_alloc(64, (sizeof *w + 63) & ~(size_t)63);
   if (!w)
     return ERRAND_E_NOMEM;
   memset(w, 0, sizeof *w);
@@ -530,14 +579,14 @@ static int start_worker(errand__sched *s, int slot_index, int comp_index) {
 }
 
 int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
-  errand__sched *s = calloc(1, sizeof *s);
+  errand__sched *s = errand__calloc(1, sizeof *s);
   if (!s)
     return ERRAND_E_NOMEM;
   s->cfg = *cfg;
   s->nworkers = cfg->workers;
   s->comp_base = cfg->workers + (cfg->urgent ? 1 : 0);
   s->nslots = s->comp_base + cfg->max_compensating;
-  s->slots = calloc((size_t)s->nslots, sizeof *s->slots);
+  s->slots = errand__calloc((size_t)s->nslots, sizeof *s->slots);
   if (!s->slots) {
     free(s);
     return ERRAND_E_NOMEM;
@@ -631,7 +680,7 @@ void errand__dedicated_join_all(errand__sched *s, bool only_done) {
 
 int errand__sched_start_dedicated(errand__sched *s, errand__node *n) {
   errand__dedicated_join_all(s, true); /* reap the finished ones */
-  errand__dedicated *d = calloc(1, sizeof *d);
+  errand__dedicated *d = errand__calloc(1, sizeof *d);
   if (!d)
     return ERRAND_E_NOMEM;
   d->s = s;

@@ -37,6 +37,9 @@ struct errand__worker {
    * the injection queue, and a worker busy with a long task cannot strand
    * them behind newer posts. */
   errand__deque inbox[ERRAND__LEVELS];
+  /* Which batch each inbox holds (batches are numbered in the order they
+   * left the injection queue, so the lowest number holds the oldest posts). */
+  _Atomic uint64_t inbox_batch[ERRAND__LEVELS];
   errand__sched *s;
   int index;
   int comp_index; /* -1 for a regular worker, -2 for the urgent one */
@@ -86,6 +89,7 @@ struct errand__sched {
   pthread_mutex_t inj_mu;
   errand__node *inj_head[ERRAND__LEVELS], *inj_tail[ERRAND__LEVELS];
   _Atomic uint32_t inj_mask;
+  uint64_t inj_batches; /* under inj_mu */
 
   /* workers looking for work without being parked; a post need not wake
    * anyone while one is */

@@ -101,7 +101,7 @@ int errand__timer_reserve(errand__sched *s, size_t n) {
     size_t cap = s->capheap ? s->capheap : 64;
     while (cap < need)
       cap *= 2;
-    errand__timer_entry *h = realloc(s->heap, cap * sizeof *h);
+    errand__timer_entry *h = errand__realloc(s->heap, cap * sizeof *h);
     if (!h) {
       rc = ERRAND_E_NOMEM;
       goto out;

@@ -192,7 +192,7 @@ static void fire(errand__signal *s, errand__sig_listener *head, int kind,
   if (!n)
     return;
   errand__sig_listener *small[16];
-  errand__sig_listener **v = n <= 16 ? small : malloc(n * sizeof *v);
+  errand__sig_listener **v = n <= 16 ? small : errand__malloc(n * sizeof *v);
   if (!v) { /* no memory: call newest first rather than not at all */
     for (errand__sig_listener *l = head; l; l = l->next)
       if (l->kind == kind)
@@ -225,7 +225,7 @@ static int add_listener(errand_signal *h, errand_loop *loop, int kind,
     if (!lp)
       return errand__err(code, "loop handle is NULL, released or not a loop");
   }
-  errand__sig_listener *l = calloc(1, sizeof *l);
+  errand__sig_listener *l = errand__calloc(1, sizeof *l);
   if (!l)
     return errand__err(ERRAND_E_NOMEM, "no memory for a listener");
   l->kind = kind;
@@ -334,7 +334,7 @@ int errand_controller_abort(errand_controller *h, int code,
   size_t n = 0;
   for (errand__task *t = s->bound; t; t = t->aux->sig_next)
     n++;
-  errand__task **ts = n ? malloc(n * sizeof *ts) : NULL;
+  errand__task **ts = n ? errand__malloc(n * sizeof *ts) : NULL;
   size_t k = 0;
   for (errand__task *t = s->bound; t; t = t->aux->sig_next) {
     /* Mark every bound task (reason first) before anyone can see the

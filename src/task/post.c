@@ -60,8 +60,8 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
   if (!t)
     return errand__err(ERRAND_E_NOMEM, "no memory for a task record");
   if (needs_aux(o, tg)) {
-    t->aux = calloc(1, sizeof *t->aux);
-    if (!t->aux || (o->name && !(t->aux->name = strdup(o->name)))) {
+    t->aux = errand__calloc(1, sizeof *t->aux);
+    if (!t->aux || (o->name && !(t->aux->name = errand__strdup(o->name)))) {
       if (t->aux)
         free(t->aux);
       t->aux = NULL;

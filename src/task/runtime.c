@@ -21,7 +21,7 @@ typedef struct errand__cleanup {
 
 int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
                           uint64_t *id) {
-  errand__cleanup *c = malloc(sizeof *c);
+  errand__cleanup *c = errand__malloc(sizeof *c);
   if (!c)
     return ERRAND_E_NOMEM;
   pthread_mutex_lock(&rt->cleanup_mu);

@@ -65,7 +65,7 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
       w ? errand__sched_worker_parker(w) : errand__parker_self();
 
   errand__listener small[4];
-  errand__listener *ls = n <= 4 ? small : malloc(n * sizeof *ls);
+  errand__listener *ls = n <= 4 ? small : errand__malloc(n * sizeof *ls);
   if (!ls)
     return errand__err(ERRAND_E_NOMEM, "no memory for %zu waiters", n);
   errand__listener cl[MAX_CANCEL_CHAIN];
@@ -78,7 +78,7 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
    * queued tasks it waits for to its own level while it waits. */
   unsigned my_level = self ? st_level(ld_acq(&self->state)) : ERRAND__LEVELS;
   uint8_t small_raised[4];
-  uint8_t *raised = n <= 4 ? small_raised : calloc(n, 1);
+  uint8_t *raised = n <= 4 ? small_raised : errand__calloc(n, 1);
   if (raised) {
     for (size_t i = 0; i < n; i++) {
       uint32_t s = ld_acq(&ts[i]->state);
@@ -208,7 +208,7 @@ int errand_wait_all(errand_task *const *tasks, size_t n, int64_t timeout_ms) {
   if (!tasks)
     return errand__err(ERRAND_E_INVALID, "tasks is NULL");
   errand__task *small[16];
-  errand__task **ts = n <= 16 ? small : malloc(n * sizeof *ts);
+  errand__task **ts = n <= 16 ? small : errand__malloc(n * sizeof *ts);
   if (!ts)
     return errand__err(ERRAND_E_NOMEM, "no memory to wait for %zu tasks", n);
   int rc = lookup_all(tasks, n, ts);
@@ -226,7 +226,7 @@ int errand_wait_any(errand_task *const *tasks, size_t n, int64_t timeout_ms,
   if (!tasks || n == 0)
     return errand__err(ERRAND_E_INVALID, "wait_any needs at least one task");
   errand__task *small[16];
-  errand__task **ts = n <= 16 ? small : malloc(n * sizeof *ts);
+  errand__task **ts = n <= 16 ? small : errand__malloc(n * sizeof *ts);
   if (!ts)
     return errand__err(ERRAND_E_NOMEM, "no memory to wait for %zu tasks", n);
   int rc = lookup_all(tasks, n, ts);
