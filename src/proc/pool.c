@@ -42,6 +42,7 @@ struct pworker {
   bool want_out; /* EPOLLOUT registered */
   uint64_t deadline;
   int kill_stage; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+  bool said_hello;
   char reason[256];
   int reason_code;
   bool exited;
@@ -84,6 +85,7 @@ struct errand__pool {
   uint64_t cleanup_id; /* its runtime's at-destroy entry */
   /* supervisor only */
   pworker *workers;
+  int start_failures; /* workers in a row that died before their HELLO */
   _Atomic int size;
   bool *index_used;
 };
@@ -404,11 +406,49 @@ static void requeue_front(errand__pool *p, errand__procjob *j) {
 }
 
 /* The worker is gone: end (or retry) its job, forget it. */
+/* A worker that never said HELLO was started for the oldest queued job
+ * that wants its command: that job fails with what happened, so a broken
+ * worker program ends jobs instead of being restarted forever. */
+static void fail_one_queued(errand__pool *p, pworker *w, const char *what) {
+  errand__procjob *j = NULL;
+  pthread_mutex_lock(&p->mu);
+  for (unsigned l = 0; l < ERRAND__LEVELS && !j; l++) {
+    errand__procjob **pp = &p->qh[l], *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+      char **want = (*pp)->argv ? (*pp)->argv : p->argv;
+      if (argv_equal(want, w->argv)) {
+        j = *pp;
+        *pp = j->next;
+        if (p->qt[l] == j)
+          p->qt[l] = prev;
+        j->next = NULL;
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (j)
+    end_job(j, ERRAND_E_WORKER_DIED, what);
+}
+
 static void bury(errand__pool *p, pworker *w, bool stopping) {
   if (w->c.sock >= 0)
     read_sock(p, w); /* a last RESULT may be waiting */
   drain_pipe(p, w, TAG_OUT);
   drain_pipe(p, w, TAG_ERR);
+  if (!w->said_hello && !stopping) {
+    char desc[96], what[300];
+    errand__describe_status(w->wstatus, desc, sizeof desc);
+    if (w->reason[0])
+      snprintf(what, sizeof what, "%s", w->reason);
+    else
+      snprintf(what, sizeof what,
+               "worker process %s before saying HELLO (is it an errand "
+               "worker?)",
+               desc);
+    p->start_failures++;
+    fail_one_queued(p, w, what);
+  }
   errand__procjob *j = w->job;
   if (j) {
     w->job = NULL;
@@ -637,7 +677,9 @@ static uint64_t timers(errand__pool *p, bool stopping) {
 }
 
 static void keep_minimum(errand__pool *p) {
-  if (p->oneshot)
+  /* After three workers in a row died at start, workers start only for
+   * jobs (each failure ends one), not to keep the minimum. */
+  if (p->oneshot || p->start_failures >= 3)
     return;
   int alive = 0;
   for (pworker *w = p->workers; w; w = w->next)
