@@ -571,8 +571,9 @@ typedef struct errand_job_options {
   errand_job_mode mode;
   /* Priority, delay, name (defaults to the job's name), signal, timeouts,
    * parent.  post.mode is ignored (mode above decides).  For process jobs
-   * the run timeout kills the worker: SIGTERM, then SIGKILL after
-   * kill_grace_ms. */
+   * the run timeout counts from when a worker process takes the job (time
+   * waiting for a free worker is queue time), and kills the worker: SIGTERM,
+   * then SIGKILL after kill_grace_ms. */
   errand_post_options post;
   /* ERRAND_JOB_WORKER: the pool (required). */
   errand_procpool *pool;

@@ -127,6 +127,9 @@ int errand_job_start(errand_runtime *rth, errand_jobs *jh, const char *name,
   }
   pthread_mutex_init(&r->out_mu, NULL);
   r->mode = o->mode;
+  /* Where this program runs the job (a thread here, or itself
+   * re-executed) the name must resolve now; a worker pool checks for its
+   * own workers (see errand__proc_start); another program decides. */
   bool external = (o->mode == ERRAND_JOB_PROCESS && o->command);
   if (!external && o->mode != ERRAND_JOB_WORKER) {
     /* This program runs it (here or re-executed): the name must resolve. */

@@ -83,6 +83,8 @@ struct errand__pool {
   evtag waketag;
   pthread_t thread;
   uint64_t cleanup_id; /* its runtime's at-destroy entry */
+  uint64_t cancel_id;  /* its runtime's on-cancel entry */
+  bool rt_canceling;   /* under mu: the runtime shuts down in cancel mode */
   /* supervisor only */
   pworker *workers;
   int start_failures; /* workers in a row that died before their HELLO */
@@ -310,6 +312,8 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     }
     json_decref(v);
     w->state = W_IDLE;
+    w->said_hello = true;
+    p->start_failures = 0;
     w->deadline =
         p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
     return;
@@ -540,6 +544,8 @@ static void assign(errand__pool *p, pworker *w, errand__procjob *j) {
   }
   send_frame(p, w, ERRAND__F_RUN, j->t->id, text, strlen(text));
   free(text);
+  /* Time in the pool's queue is not run time. */
+  errand__task_restart_run_timer(j->t);
 }
 
 static void dispatch(errand__pool *p) {
@@ -593,14 +599,16 @@ static void dispatch(errand__pool *p) {
 
 /* ---- the supervisor ---- */
 
-static void handle_cancels(errand__pool *p, bool stopping) {
+/* stopping: the pool goes (its workers too); canceling: the runtime cancels
+ * everything (the workers stay until the pool goes). */
+static void handle_cancels(errand__pool *p, bool stopping, bool canceling) {
   errand__procjob *done = NULL;
   pthread_mutex_lock(&p->mu);
   for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
     errand__procjob **pp = &p->qh[l], *prev = NULL;
     while (*pp) {
       errand__procjob *j = *pp;
-      if (stopping || ld_acq(&j->cancel)) {
+      if (stopping || canceling || ld_acq(&j->cancel)) {
         *pp = j->next;
         if (p->qt[l] == j)
           p->qt[l] = prev;
@@ -616,16 +624,20 @@ static void handle_cancels(errand__pool *p, bool stopping) {
   while (done) {
     errand__procjob *j = done;
     done = j->next;
-    if (stopping && !ld_acq(&j->cancel))
-      errand__task_request_cancel(j->t, ERRAND_E_SHUTDOWN,
-                                  "canceled: its process pool was destroyed");
+    if ((stopping || canceling) && !ld_acq(&j->cancel))
+      errand__task_request_cancel(
+          j->t, ERRAND_E_SHUTDOWN,
+          stopping ? "canceled: its process pool was destroyed"
+                   : "canceled: runtime shut down");
     cancel_end(j, NULL);
   }
   for (pworker *w = p->workers; w; w = w->next) {
     errand__procjob *j = w->job;
-    if (j && stopping && !ld_acq(&j->cancel)) {
-      errand__task_request_cancel(j->t, ERRAND_E_SHUTDOWN,
-                                  "canceled: its process pool was destroyed");
+    if (j && (stopping || canceling) && !ld_acq(&j->cancel)) {
+      errand__task_request_cancel(
+          j->t, ERRAND_E_SHUTDOWN,
+          stopping ? "canceled: its process pool was destroyed"
+                   : "canceled: runtime shut down");
       st_rel(&j->cancel, 1);
     }
     if (j && ld_acq(&j->cancel) && !j->cancel_sent) {
@@ -697,9 +709,9 @@ static void *supervisor(void *arg) {
   struct epoll_event ev[32];
   for (;;) {
     pthread_mutex_lock(&p->mu);
-    bool stopping = p->stopping;
+    bool stopping = p->stopping, canceling = p->rt_canceling;
     pthread_mutex_unlock(&p->mu);
-    handle_cancels(p, stopping);
+    handle_cancels(p, stopping, canceling);
     if (!stopping)
       keep_minimum(p);
     dispatch(p);
@@ -776,8 +788,10 @@ static int job_fn(errand_task *self, void *arg) {
   errand__ref_inc(t);
   j->t = t;
   j->level = st_level(ld_acq(&t->state));
-  /* Deferred before the supervisor can see it: it may end the run at once. */
+  /* Deferred before the supervisor can see it: it may end the run at once.
+   * Its run timeout starts when a worker takes it (assign). */
   errand__task_defer(t);
+  errand__task_stop_run_timer(t);
   j->next = NULL;
   if (p->qt[j->level])
     p->qt[j->level]->next = j;
@@ -826,6 +840,7 @@ static void pool_unref(errand__pool *p) {
 }
 
 static void pool_stop(errand__pool *p) {
+  errand__rt_cancel_at_destroy(p->rt, p->cancel_id);
   pthread_mutex_lock(&p->mu);
   p->stopping = true;
   pthread_mutex_unlock(&p->mu);
@@ -833,6 +848,14 @@ static void pool_stop(errand__pool *p) {
   errand__thread_join(p->thread);
   close(p->epfd);
   errand__wakefd_close(p->wakefd);
+}
+
+static void pool_on_rt_cancel(void *arg) {
+  errand__pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  p->rt_canceling = true;
+  pthread_mutex_unlock(&p->mu);
+  errand__wakefd_signal(p->wakefd);
 }
 
 static int pool_new(errand__rt *rt, errand__jobs *jobs,
@@ -869,8 +892,12 @@ static int pool_new(errand__rt *rt, errand__jobs *jobs,
   p->waketag = (evtag){NULL, TAG_WAKE};
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->waketag};
   epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev);
-  if (errand__thread_start(&p->thread, supervisor, p, "errand-procs") != 0)
+  if (errand__rt_on_cancel(rt, pool_on_rt_cancel, p, &p->cancel_id))
+    goto nomem_fds;
+  if (errand__thread_start(&p->thread, supervisor, p, "errand-procs") != 0) {
+    errand__rt_cancel_at_destroy(rt, p->cancel_id);
     goto sys;
+  }
   *out = p;
   return 0;
 sys:
@@ -880,6 +907,9 @@ sys:
     errand__wakefd_close(p->wakefd);
   pool_unref(p);
   return errand__err(ERRAND_E_SYSTEM, "cannot start the process pool");
+nomem_fds:
+  close(p->epfd);
+  errand__wakefd_close(p->wakefd);
 nomem:
   pool_unref(p);
   return errand__err(ERRAND_E_NOMEM, "no memory for a process pool");
@@ -1027,6 +1057,15 @@ int errand__proc_start(errand__rt *rt, errand__jobs *jobs, errand__jobrec *rec,
     if (p->rt != rt)
       return errand__err(ERRAND_E_INVALID,
                          "the pool belongs to another runtime");
+    if (!p->argv) {
+      /* Its workers are this program: the name must resolve here too. */
+      errand_job_fn fn;
+      void *arg;
+      char why[512];
+      if ((rc = errand__jobs_resolve(p->jobs, rec->name, &fn, &arg, why,
+                                     sizeof why)))
+        return errand__err(rc, "%s", why);
+    }
     errand__ref_inc(p);
   } else if ((rc = oneshot_pool(rt, jobs, &p))) {
     return rc;

@@ -15,16 +15,18 @@ static _Atomic int runtimes_alive;
 typedef struct errand__cleanup {
   struct errand__cleanup *next;
   uint64_t id;
+  bool on_cancel; /* run at a cancel-mode shutdown, not at destroy */
   void (*fn)(void *);
   void *arg;
 } errand__cleanup;
 
-int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
-                          uint64_t *id) {
+static int add_cleanup(errand__rt *rt, void (*fn)(void *), void *arg,
+                       uint64_t *id, bool on_cancel) {
   errand__cleanup *c = errand__malloc(sizeof *c);
   if (!c)
     return ERRAND_E_NOMEM;
   pthread_mutex_lock(&rt->cleanup_mu);
+  c->on_cancel = on_cancel;
   c->id = ++rt->next_cleanup;
   c->fn = fn;
   c->arg = arg;
@@ -33,6 +35,25 @@ int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
   *id = c->id;
   pthread_mutex_unlock(&rt->cleanup_mu);
   return 0;
+}
+
+int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
+                          uint64_t *id) {
+  return add_cleanup(rt, fn, arg, id, false);
+}
+
+int errand__rt_on_cancel(errand__rt *rt, void (*fn)(void *), void *arg,
+                         uint64_t *id) {
+  return add_cleanup(rt, fn, arg, id, true);
+}
+
+/* Calls every on-cancel entry, under the lock: they only flag and wake. */
+static void run_on_cancel(errand__rt *rt) {
+  pthread_mutex_lock(&rt->cleanup_mu);
+  for (errand__cleanup *c = rt->cleanups; c; c = c->next)
+    if (c->on_cancel)
+      c->fn(c->arg);
+  pthread_mutex_unlock(&rt->cleanup_mu);
 }
 
 bool errand__rt_cancel_at_destroy(errand__rt *rt, uint64_t id) {
@@ -54,15 +75,26 @@ bool errand__rt_cancel_at_destroy(errand__rt *rt, uint64_t id) {
 static void run_cleanups(errand__rt *rt) {
   for (;;) {
     pthread_mutex_lock(&rt->cleanup_mu);
-    errand__cleanup *c = rt->cleanups;
+    errand__cleanup **pp = &rt->cleanups;
+    while (*pp && (*pp)->on_cancel)
+      pp = &(*pp)->next;
+    errand__cleanup *c = *pp;
     if (c)
-      rt->cleanups = c->next;
+      *pp = c->next;
     pthread_mutex_unlock(&rt->cleanup_mu);
     if (!c)
-      return;
+      break;
     c->fn(c->arg);
     free(c);
   }
+  /* What is left are on-cancel entries of pools already gone. */
+  pthread_mutex_lock(&rt->cleanup_mu);
+  while (rt->cleanups) {
+    errand__cleanup *c = rt->cleanups;
+    rt->cleanups = c->next;
+    free(c);
+  }
+  pthread_mutex_unlock(&rt->cleanup_mu);
 }
 
 int errand_runtime_create(const errand_runtime_options *opts,
@@ -152,6 +184,7 @@ int errand_runtime_shutdown(errand_runtime *h, errand_shutdown_mode mode,
   if (want == RT_CANCELING) {
     errand__timer_flush(rt->sched);    /* delayed tasks: cancel them now */
     errand__sched_wake_all(rt->sched); /* sleeping tasks: see the cancel */
+    run_on_cancel(rt);                 /* process jobs: their pools */
   }
   uint64_t deadline = errand__deadline(timeout_ms);
   for (;;) {

@@ -15,6 +15,8 @@
 #include <string.h>
 
 static ERRAND__HOT_TLS errand__task *tl_current;
+/* Set by errand__task_defer: the running task's run was handed off. */
+static ERRAND__HOT_TLS errand__task *tl_deferred;
 
 errand__hooks errand__task_hooks;
 
@@ -418,14 +420,17 @@ void errand__task_run_node(void *ctx, errand__node *n) {
   }
   errand__task *prev = tl_current;
   tl_current = t;
+  tl_deferred = NULL;
   int rc = t->fn(errand__task_handle(t), t->arg);
   tl_current = prev;
-  if (aux && aux->arg_free)
-    aux->arg_free(t->arg);
-  if (ld_acq(&t->state) & ST_DEFERRED) {
-    aux->t_start = t0; /* the run goes on: finish() ends it */
+  if (tl_deferred == t) {
+    /* The run goes on elsewhere and its RUN reference went with it: t may
+     * already be ended and freed, so not one more look at it. */
+    tl_deferred = NULL;
     return;
   }
+  if (aux && aux->arg_free)
+    aux->arg_free(t->arg);
   if (aux)
     cancel_timer(t, &aux->run_timer);
   stat_run(t, false, errand__stamp_ns(errand__stamp() - t0));
@@ -434,8 +439,28 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     errand__task_unref(t); /* RUN */
 }
 
+void errand__task_stop_run_timer(errand__task *t) {
+  if (t->aux)
+    cancel_timer(t, &t->aux->run_timer);
+}
+
+void errand__task_restart_run_timer(errand__task *t) {
+  errand__aux *aux = t->aux;
+  if (!aux || aux->run_timeout_ms <= 0)
+    return;
+  cancel_timer(t, &aux->run_timer);
+  if (errand__timer_reserve(t->rt->sched, 1) != 0)
+    return; /* keeps running without its timeout rather than failing */
+  errand__ref_inc(t);
+  errand__timer_add(t->rt->sched,
+                    errand__now_ns() + (uint64_t)aux->run_timeout_ms * 1000000u,
+                    errand__task_timer_fired, t, TIMER_RUN, &aux->run_timer);
+}
+
 void errand__task_defer(errand__task *t) {
+  t->aux->t_start = errand__stamp();
   atomic_fetch_or(&t->state, ST_DEFERRED);
+  tl_deferred = t;
 }
 
 void errand__task_finish(errand__task *t, int rc, const char *error) {
@@ -676,6 +701,11 @@ int errand_task_fail(errand_task *h, int code, const char *fmt, ...) {
     return rc;
   if (code == 0)
     code = ERRAND_E_FAILED;
+  /* Ending as canceled after a cancel with a reason (a timeout, a signal's
+   * abort): that reason is the error, not the task's words about it. */
+  if (code == ERRAND_E_CANCELED && (ld_acq(&t->state) & ST_CANCEL_REQ) &&
+      ld_acq(&t->err))
+    return code;
   errand__error *e;
   if (fmt) {
     va_list ap;
@@ -685,7 +715,8 @@ int errand_task_fail(errand_task *h, int code, const char *fmt, ...) {
   } else {
     e = errand__error_new(code, "%s", errand_strerror(code));
   }
-  /* The task's own message replaces a cancel reason or a child's error. */
+  /* Otherwise its own message replaces a cancel reason or a child's
+   * error. */
   free(atomic_exchange(&t->err, e));
   return code;
 }

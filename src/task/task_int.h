@@ -116,6 +116,11 @@ int errand__rt_at_destroy(errand__rt *rt, void (*fn)(void *), void *arg,
                           uint64_t *id);
 /* Removes an entry; true if it was still there (then it will not run). */
 bool errand__rt_cancel_at_destroy(errand__rt *rt, uint64_t id);
+/* Registers fn(arg) to run when a shutdown enters cancel mode (process
+ * pools cancel their jobs there); removed with errand__rt_cancel_at_destroy
+ * too.  0 or E_NOMEM. */
+int errand__rt_on_cancel(errand__rt *rt, void (*fn)(void *), void *arg,
+                         uint64_t *id);
 
 /* What the upper layers (signals, loops) plug into a task's life, so this
  * layer never includes theirs. */
@@ -220,9 +225,17 @@ void errand__internal_discard(errand__task *t);
 
 /* ---- runs that end later (process jobs) ---- */
 /* From the task's own function: its run does not end when the function
- * returns but when errand__task_finish is called (from any thread).  The
- * task needs an aux record (post it with one). */
+ * returns but when errand__task_finish is called (from any thread), which
+ * may happen before the function returns.  So call it last, right before
+ * handing the task to whoever finishes it.  The task needs an aux record
+ * (post it with one) and no arg_free. */
 void errand__task_defer(errand__task *t);
+/* A deferred run has not really started yet (its job waits for a worker
+ * process): no run timeout until errand__task_restart_run_timer. */
+void errand__task_stop_run_timer(errand__task *t);
+/* A deferred run really starts now (a worker process took the job): its run
+ * timeout counts from here. */
+void errand__task_restart_run_timer(errand__task *t);
 /* Ends a deferred run as the function returning rc would have; error is
  * the message for a failure (NULL: keep whatever was set). */
 void errand__task_finish(errand__task *t, int rc, const char *error);
