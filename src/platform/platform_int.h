@@ -11,8 +11,14 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- fault injection for tests (fault.c) ---- */
+enum { ERRAND__FAULT_ALLOC, ERRAND__FAULT_THREAD, ERRAND__FAULT_SPAWN };
+/* True when this call should fail (see fault.c for the variables). */
+bool errand__fault(int kind);
 
 /* ---- allocation (core/alloc.c): every allocation in errand goes through
  * these, so tests can make any one of them fail (ERRAND_FAIL_ALLOC=N). ---- */

@@ -85,6 +85,12 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
   memset(c, 0, sizeof *c);
   c->pid = -1;
   c->pidfd = c->sock = c->out = c->err = -1;
+  if (errand__fault(ERRAND__FAULT_SPAWN)) {
+    snprintf(why, whylen,
+             "cannot start a worker: injected failure "
+             "(ERRAND_FAIL_SPAWN)");
+    return EAGAIN;
+  }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
       pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
     rc = errno;

@@ -3,6 +3,7 @@
  */
 #include "platform_int.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -81,6 +82,8 @@ int errand__cpu_count(void) {
 
 int errand__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
                          const char *name) {
+  if (errand__fault(ERRAND__FAULT_THREAD))
+    return EAGAIN;
   sigset_t all, old;
   sigfillset(&all);
   /* The new thread inherits this mask: errand's threads never take the
