@@ -141,6 +141,11 @@ void errand__sched_idle_leave(errand__worker *w) {
   pthread_mutex_unlock(&s->idle_mu);
 }
 
+void errand__sched_pass_wake(errand__worker *w) {
+  if (errand__sched_has_work(w->s))
+    errand__sched_notify(w->s, 1);
+}
+
 bool errand__sched_has_work(errand__sched *s) {
   if (ld_acq(&s->inj_mask))
     return true;
@@ -246,22 +251,38 @@ static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry) {
     *retry = true;
     return NULL;
   }
-  errand__node *n = inj_pop_locked(s, level);
-  if (n) {
-    /* Every inbox is empty and only we push to ours, so INJ_BATCH pushes
-     * fit.  Each node leaves the list (its link written) before the push
-     * publishes it: a thief may run and free it at once. */
-    int moved = 0;
-    for (; moved < INJ_BATCH; moved++) {
-      errand__node *m = s->inj_head[level];
-      if (!m || s->cfg.movable(m))
-        break;
-      if (moved == 0) /* numbered before it can be seen */
-        st_rel(&w->inbox_batch[level], ++s->inj_batches);
-      inj_pop_locked(s, level);
-      errand__deque_push(&w->inbox[level], m);
-    }
+  errand__node *n = s->inj_head[level];
+  if (!n) {
+    pthread_mutex_unlock(&s->inj_mu);
+    return NULL;
   }
+  /* Unlink n and up to INJ_BATCH nodes behind it (stopping at a movable
+   * one) while nothing else can see them, writing their links first: once
+   * in the inbox a thief may run and free one at once.  The mask bit stays
+   * set until they are in the inbox, so a worker checking for work before
+   * it parks sees them in one place or the other. */
+  errand__node *batch[INJ_BATCH];
+  int nb = 0;
+  errand__node *m = n->next;
+  while (m && nb < INJ_BATCH && !s->cfg.movable(m)) {
+    batch[nb++] = m;
+    m = m->next;
+  }
+  s->inj_head[level] = m;
+  if (!m)
+    s->inj_tail[level] = NULL;
+  n->next = NULL;
+  for (int i = 0; i < nb; i++)
+    batch[i]->next = NULL;
+  if (nb) {
+    /* Every inbox is empty and only we push to ours: INJ_BATCH fit. */
+    st_rel(&w->inbox_batch[level], ++s->inj_batches);
+    for (int i = 0; i < nb; i++)
+      errand__deque_push(&w->inbox[level], batch[i]);
+  }
+  if (!m)
+    atomic_fetch_and_explicit(&s->inj_mask, ~(1u << level),
+                              memory_order_release);
   pthread_mutex_unlock(&s->inj_mu);
   return n;
 }
@@ -537,7 +558,11 @@ static void *worker_main(void *arg) {
     }
     errand__sched_idle_enter(w);
     if (errand__sched_has_work(s) || ld_acq(&s->stop)) {
+      /* Work came while we stopped spinning (its posts saw a spinner and
+       * woke nobody): take it, and pass a wake-up on if there is more,
+       * as a woken worker does. */
       errand__sched_idle_leave(w);
+      woken = true;
       continue;
     }
     errand__park(&w->parker, 0);

@@ -126,6 +126,9 @@ bool errand__sched_pop_if_newest(errand__worker *w, unsigned level,
 void errand__sched_idle_enter(errand__worker *w);
 void errand__sched_idle_leave(errand__worker *w);
 errand__parker *errand__sched_worker_parker(errand__worker *w);
+/* Wakes an idle worker if work is queued (after w took work whose post may
+ * have woken nobody). */
+void errand__sched_pass_wake(errand__worker *w);
 errand__sched *errand__sched_of(errand__worker *w);
 
 /* ---- blocking regions ---- */

@@ -145,6 +145,9 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
       errand__node *node = errand__sched_find_work(w, true);
       if (node) {
         errand__sched_idle_leave(w);
+        /* Its post may have woken nobody: pass a wake-up on if more is
+         * queued. */
+        errand__sched_pass_wake(w);
         help_depth++;
         errand__sched_run_node(w, node);
         help_depth--;
