@@ -93,6 +93,29 @@ int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
   return 0;
 }
 
+static void subscribe_first(errand__task *t, void *ctx) {
+  const errand_post_options *o = ctx;
+  int rc;
+  errand__loop *el =
+      o->event_loop ? errand__loop_get(o->event_loop, &rc) : NULL;
+  errand__subscribe(t, el, o->on_event, o->event_arg);
+}
+
+int errand__post_subscription(const errand_post_options *o,
+                              errand__post_target *tg) {
+  if (!o->on_event)
+    return 0;
+  errand__loop_init();
+  int rc;
+  if (o->event_loop && !errand__loop_get(o->event_loop, &rc))
+    return errand__err(rc, "event_loop: %s", errand_last_error());
+  /* o lives until errand__task_post returns, which is when it calls
+   * this. */
+  tg->before = subscribe_first;
+  tg->before_ctx = (void *)o;
+  return 0;
+}
+
 int errand_task_on_event(errand_task *th, errand_loop *lh, errand_event_fn fn,
                          void *arg) {
   errand__loop_init();

@@ -45,6 +45,10 @@ bool errand__loop_is_owner(errand__loop *l);
 int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
                      const errand_post_options *opts, void *ext,
                      void (*ext_free)(void *), errand_task **out);
+/* For errand_post_options.on_event: checks event_loop and has tg subscribe
+ * the task before it is scheduled.  0, or the error to return. */
+int errand__post_subscription(const errand_post_options *o,
+                              errand__post_target *tg);
 /* Subscribes fn to t's events on l (NULL: on the emitter).  0 or E_NOMEM. */
 int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
                       void *arg);

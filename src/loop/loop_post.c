@@ -4,14 +4,6 @@
  */
 #include "loop/loop_int.h"
 
-static void subscribe_first(errand__task *t, void *ctx) {
-  const errand_post_options *o = ctx;
-  int rc;
-  errand__loop *el =
-      o->event_loop ? errand__loop_get(o->event_loop, &rc) : NULL;
-  errand__subscribe(t, el, o->on_event, o->event_arg);
-}
-
 int errand_loop_post(errand_loop *lh, errand_fn fn, void *arg,
                      const errand_post_options *opts, errand_task **out) {
   static const errand_post_options defaults;
@@ -34,13 +26,8 @@ int errand_loop_post(errand_loop *lh, errand_fn fn, void *arg,
   if (ld_acq(&rt->phase) != RT_RUNNING)
     return errand__err(ERRAND_E_SHUTDOWN, "the runtime is shutting down");
   errand__post_target tg = {.loop = l};
-  if (o->on_event) {
-    errand__loop *el = NULL;
-    if (o->event_loop && !(el = errand__loop_get(o->event_loop, &rc)))
-      return errand__err(rc, "event_loop: %s", errand_last_error());
-    tg.before = subscribe_first;
-    tg.before_ctx = (void *)o;
-  }
+  if ((rc = errand__post_subscription(o, &tg)))
+    return rc;
   errand__signal *s = NULL;
   if (o->signal) {
     if (!(s = errand__signal_get(o->signal, &rc)))

@@ -5,14 +5,6 @@
  */
 #include "loop/loop_int.h"
 
-static void subscribe_first(errand__task *t, void *ctx) {
-  const errand_post_options *o = ctx;
-  int rc;
-  errand__loop *el =
-      o->event_loop ? errand__loop_get(o->event_loop, &rc) : NULL;
-  errand__subscribe(t, el, o->on_event, o->event_arg);
-}
-
 int errand_post(errand_runtime *h, errand_fn fn, void *arg,
                 const errand_post_options *opts, errand_task **out) {
   return errand__post_ext(h, fn, arg, opts, NULL, NULL, out);
@@ -33,13 +25,8 @@ int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
   if ((rc = errand__rt_for_post(h, &rt)))
     return rc;
   errand__post_target tg = {.ext = ext, .ext_free = ext_free};
-  if (o->on_event) {
-    errand__loop_init();
-    if (o->event_loop && !errand__loop_get(o->event_loop, &rc))
-      return errand__err(rc, "event_loop: %s", errand_last_error());
-    tg.before = subscribe_first;
-    tg.before_ctx = (void *)o;
-  }
+  if ((rc = errand__post_subscription(o, &tg)))
+    return rc;
   if (!o->signal)
     return errand__task_post(rt, fn, arg, o, ext || o->on_event ? &tg : NULL,
                              out);
