@@ -73,6 +73,23 @@ static int above3(int fd) {
   return nfd;
 }
 
+/* This program's file.  readlink, not /proc/self/exe itself: under a tool
+ * such as valgrind the latter is the tool, and readlink gives the program
+ * (and a path keeps working if /proc goes away later). */
+static char self_exe[4096];
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+static void read_self(void) {
+  ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+  if (n <= 0 || (size_t)n >= sizeof self_exe - 1)
+    snprintf(self_exe, sizeof self_exe, "/proc/self/exe");
+  else
+    self_exe[n] = '\0';
+}
+static const char *self_path(void) {
+  pthread_once(&self_once, read_self);
+  return self_exe;
+}
+
 int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
                          char *why, size_t whylen) {
   int sv[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
@@ -138,7 +155,7 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
       (rc = posix_spawnattr_setsigdefault(&at, &all)))
     goto spawn_fail;
   const char *self_argv[] = {program_invocation_short_name, NULL};
-  const char *path = argv ? argv[0] : "/proc/self/exe";
+  const char *path = argv ? argv[0] : self_path();
   char *const *args = (char *const *)(argv ? argv : self_argv);
   pid_t pid;
   rc = argv && !strchr(path, '/')

@@ -711,16 +711,18 @@ static void *supervisor(void *arg) {
     pthread_mutex_lock(&p->mu);
     bool stopping = p->stopping, canceling = p->rt_canceling;
     pthread_mutex_unlock(&p->mu);
-    handle_cancels(p, stopping, canceling);
-    if (!stopping)
-      keep_minimum(p);
-    dispatch(p);
+    /* The dead first: a burial frees a slot (or requeues a job to retry)
+     * that the dispatch below must see, before we sleep again. */
     for (pworker *w = p->workers, *next; w; w = next) {
       next = w->next;
       check_exit(w);
       if (w->exited)
         bury(p, w, stopping);
     }
+    handle_cancels(p, stopping, canceling);
+    if (!stopping)
+      keep_minimum(p);
+    dispatch(p);
     if (stopping && !p->workers)
       break;
     uint64_t next = timers(p, stopping);
