@@ -22,13 +22,16 @@
 
 #include "bench.h"
 #include "peers/piscina.h"
+#ifdef BENCH_HAVE_ERRAND
+#include "w5_jobs.h"
+#endif
 
 static const bench_workload workloads[] = {
     {"w1", "throughput", bench_w1},
     {"w2", "fork-join fib", bench_w2},
     {"w3", "wake latency", bench_w3},
     {"w4", "priority under load", bench_w4},
-    {"w5", "process jobs (floors; errand part pending)", bench_w5},
+    {"w5", "process jobs (one-shot, resident round trip)", bench_w5},
     {"mem", "memory per queued task / live handle", bench_mem},
 };
 #define NWORK (int)(sizeof workloads / sizeof workloads[0])
@@ -61,6 +64,17 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* W5's exec floors start this program with BENCH_W5_EXIT=1: what starting
+   * it costs, nothing more. */
+  const char *w5_exit = getenv("BENCH_W5_EXIT");
+  if (w5_exit && w5_exit[0] == '1')
+    _exit(0);
+#ifdef BENCH_HAVE_ERRAND
+  /* First thing: W5's process jobs re-execute this program as their worker
+   * (ERRAND_WORKER=1); it then serves jobs here and never returns.  Returns
+   * at once otherwise. */
+  bench_w5_worker_main();
+#endif
   const char *out_path = NULL;
   int selected[NWORK] = {0}, any = 0;
   g_opts.workers_all = bench_ncpu();

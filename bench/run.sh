@@ -2,9 +2,10 @@
 # bench/run.sh — THE one command: installs the peers if needed (setup.sh),
 # builds errand and the bench with -O2 (Release) in build-bench/, runs the
 # workloads on errand and every peer in one run, prints the tables and writes
-# them to bench/results/latest.md (or --out FILE).
+# them to bench/results/latest.md (or --out FILE; a run of some workloads
+# only writes bench/results/latest-<ids>.md, e.g. latest-w5.md).
 #
-#   bench/run.sh                     all workloads, 5 runs each (~10 min on 2 cores)
+#   bench/run.sh                     all workloads, 5 runs each (~11 min on 2 cores)
 #   bench/run.sh w3                  one workload (w1 w2 w3 w4 w5 mem)
 #   bench/run.sh --runs 9 w1 w2      more runs, two workloads
 #   bench/run.sh --smoke             CI: every workload once at a tiny size,
@@ -27,7 +28,7 @@ while (($#)); do
     --peers-only) peers_only=1 ;;
     --build-dir) build=$2; shift ;;
     --timeout) timeout=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) work+=("$1") ;;
   esac
@@ -65,7 +66,13 @@ if [[ $smoke == 1 ]]; then
   args+=(--smoke)
   out=${out:-$build/smoke.md}
 else
-  out=${out:-$here/results/latest.md}
+  if ((${#work[@]})) && [[ " ${work[*],,} " != *" all "* ]]; then
+    # Some workloads only: not the full run latest.md holds.
+    ids=$(IFS=-; echo "${work[*]}" | tr '[:upper:]' '[:lower:]')
+    out=${out:-$here/results/latest-$ids.md}
+  else
+    out=${out:-$here/results/latest.md}
+  fi
   [[ -n $runs ]] && args+=(--runs "$runs")
 fi
 [[ -n $timeout ]] && args+=(--timeout "$timeout")

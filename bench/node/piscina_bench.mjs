@@ -1,6 +1,6 @@
 // piscina_bench.mjs — the piscina (Node.js worker_threads pool) side of
 // errand's bench.  errand-bench runs it in a process of its own for each
-// measurement:  node piscina_bench.mjs <w1|w3|w4|mem> --workers N [...]
+// measurement:  node piscina_bench.mjs <w1|w3|w4|w5|mem> --workers N [...]
 // and reads "name value" lines from stdout ("@name text" for text,
 // "ok 1" at the end), the same protocol as the C measurements.
 import { readFileSync, readdirSync } from 'node:fs';
@@ -175,7 +175,31 @@ async function mem() {
   emit('queued_bytes', (rss1 - rss0) / n);
 }
 
-const fns = { w1, w3, w4, mem };
+// W5b: the round trip of a 16-byte string to a pool of one thread and back,
+// one at a time: await pool.run(msg) (the task echoes it).
+async function w5() {
+  const n = opt.n || 20000;
+  const msgOf = (i) => String(i % 1e12).padStart(16, '0');
+  for (let i = 0; i < (opt.warmup ?? 1000); i++) await pool.run(msgOf(i));
+  const lat = new Array(n);
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    const msg = msgOf(i);
+    const s = now();
+    const back = await pool.run(msg);
+    lat[i] = nsToUs(now() - s);
+    if (back !== msg) fail(`round trip ${i}: echo came back wrong`);
+  }
+  const t1 = now();
+  lat.sort((a, b) => a - b);
+  emit('us_per_job', nsToUs(t1 - t0) / n);
+  emit('jobs_per_s', n / (Number(t1 - t0) / 1e9));
+  emit('p50_us', quantile(lat, 0.5));
+  emit('p99_us', quantile(lat, 0.99));
+  emit('max_us', lat[n - 1]);
+}
+
+const fns = { w1, w3, w4, w5, mem };
 if (!fns[workload]) fail(`unknown workload ${workload}`);
 try {
   await fns[workload]();

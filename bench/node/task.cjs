@@ -7,6 +7,7 @@ function now() {
 
 module.exports = function task(msg) {
   if (msg === null || msg === undefined) return 0; // W1: empty task
+  if (typeof msg === 'string') return msg; // W5: echo
   switch (msg.k) {
     case 's': // W3 / W4 user-blocking: when did I start
       return now();

@@ -66,11 +66,45 @@ const char *bench_piscina_version(void) {
   return buf;
 }
 
+int bench_node_available(const char *script, char *why, size_t len) {
+  char path[1024];
+  if (!have_node()) {
+    snprintf(why, len, "node not found");
+    return 0;
+  }
+  snprintf(path, sizeof path, "%s/%s", node_dir(), script);
+  if (access(path, R_OK) != 0) {
+    snprintf(why, len, "%s not found", path);
+    return 0;
+  }
+  return 1;
+}
+
+const char *bench_node_version(void) {
+  static char buf[64];
+  char cmd[600];
+  if (buf[0])
+    return buf;
+  snprintf(cmd, sizeof cmd, "'%s' --version 2>/dev/null", node_bin());
+  FILE *f = popen(cmd, "r");
+  if (!f)
+    return "";
+  if (!fgets(buf, sizeof buf, f))
+    buf[0] = 0;
+  pclose(f);
+  buf[strcspn(buf, "\n")] = 0;
+  return buf;
+}
+
 void bench_piscina_exec(const char *const *args) {
+  bench_node_exec("piscina_bench.mjs", args);
+}
+
+void bench_node_exec(const char *script_name, const char *const *args) {
   char script[1024];
   const char *argv[32];
   int n = 0;
-  snprintf(script, sizeof script, "%s/piscina_bench.mjs", node_dir());
+  snprintf(script, sizeof script, "%s/%s", node_dir(), script_name);
   argv[n++] = node_bin();
   argv[n++] = script;
   for (; *args && n < 31; args++)
