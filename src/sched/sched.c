@@ -537,8 +537,13 @@ static void *worker_main(void *arg) {
       /* Spin a while before parking: posts that come soon cost no wake-up.
        * The last spinner to find work wakes another worker if more is
        * queued, so a burst ramps the pool up one worker at a time. */
-      atomic_fetch_add(&s->nspinning, 1);
-      for (int i = 0; !n && i < SPIN_ROUNDS && !ld_rlx(&s->stop); i++) {
+      /* At most half the CPUs spin (at least one): spinners beyond that
+       * only take CPU from the threads that would post or finish work
+       * (Go caps its spinning threads the same way). */
+      int rounds = atomic_fetch_add(&s->nspinning, 1) < s->max_spinners
+                       ? SPIN_ROUNDS
+                       : 0;
+      for (int i = 0; !n && i < rounds && !ld_rlx(&s->stop); i++) {
         errand__cpu_relax();
         if ((i & 31) == 31)
           n = errand__sched_find_work(w, false);
@@ -610,6 +615,9 @@ int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
   s->cfg = *cfg;
   s->nworkers = cfg->workers;
   s->comp_base = cfg->workers + (cfg->urgent ? 1 : 0);
+  s->max_spinners = errand__cpu_count() / 2;
+  if (s->max_spinners < 1)
+    s->max_spinners = 1;
   s->nslots = s->comp_base + cfg->max_compensating;
   s->slots = errand__calloc((size_t)s->nslots, sizeof *s->slots);
   if (!s->slots) {

@@ -94,6 +94,7 @@ struct errand__sched {
   /* workers looking for work without being parked; a post need not wake
    * anyone while one is */
   _Atomic int nspinning;
+  int max_spinners; /* half the CPUs, at least 1 */
 
   /* idle workers, under idle_mu */
   pthread_mutex_t idle_mu;
