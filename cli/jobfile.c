@@ -270,8 +270,14 @@ static char *module_ref(parser *P, const char *text) {
     return NULL;
   }
   char abs[PATH_MAX];
+  struct stat st;
   if (!realpath(p, abs)) {
     perr(P, P->line, "module '%s': %s", p, strerror(errno));
+    free(p);
+    return NULL;
+  }
+  if (stat(abs, &st) != 0 || !S_ISREG(st.st_mode)) {
+    perr(P, P->line, "module '%s': not a regular file", p);
     free(p);
     return NULL;
   }

@@ -279,7 +279,9 @@ ERRAND_EXPORT int errand_post(errand_runtime *rt, errand_fn fn, void *arg,
 
 /* Posts n tasks that share one function and one set of options (args[i]
  * goes to the i-th).  Cheaper than n calls of errand_post.  out may be NULL
- * or hold room for n handles.  All or nothing: on error no task was posted. */
+ * or hold room for n handles.  All or nothing: on error no task was posted.
+ * Options with a signal or on_event are refused (E_INVALID): post those one
+ * by one. */
 ERRAND_EXPORT int errand_post_batch(errand_runtime *rt, errand_fn fn,
                                     void *const *args, size_t n,
                                     const errand_post_options *opts,
@@ -360,7 +362,8 @@ ERRAND_EXPORT int errand_task_sleep(errand_task *self, int64_t ms);
 /* Emits an event from a running task: name (copied) and len bytes of data
  * (copied; may be NULL when len is 0).  Subscribers get it on their loop, in
  * emit order, and always before the task's completion callbacks on that
- * loop.  Only from self's own function (E_WRONG_THREAD otherwise). */
+ * loop.  Only from self's own function (E_WRONG_THREAD otherwise).  E_NOMEM
+ * when it could not be queued for some subscriber (the others have it). */
 ERRAND_EXPORT int errand_task_emit(errand_task *self, const char *name,
                                    const void *data, size_t len);
 
@@ -492,8 +495,10 @@ ERRAND_EXPORT int errand_loop_post(errand_loop *loop, errand_fn fn, void *arg,
 /* Runs once when t is final.  task is a borrowed handle valid during the
  * call: read its status, result and error. */
 typedef void (*errand_then_fn)(errand_task *task, void *arg);
-/* loop NULL: on a pool thread of t's runtime.  If t is already final it is
- * scheduled at once.  Errors: E_INVALID, E_RELEASED, E_NOMEM. */
+/* loop NULL: on a pool thread of t's runtime; if t is already final (its
+ * runtime may be gone), fn runs at once on the calling thread, before this
+ * returns.  On a loop: queued after every continuation registered before.
+ * Errors: E_INVALID, E_RELEASED, E_NOMEM. */
 ERRAND_EXPORT int errand_task_then(errand_task *t, errand_loop *loop,
                                    errand_then_fn fn, void *arg);
 

@@ -112,9 +112,12 @@ int errand_job_start(errand_runtime *rth, errand_jobs *jh, const char *name,
     return errand__err(ERRAND_E_INVALID, "ERRAND_JOB_WORKER needs a pool");
   if (!args)
     args = "[]";
-  if (!errand__json_valid(args, true))
-    return errand__err(ERRAND_E_INVALID,
-                       "job %s: arguments are not a JSON array or object",
+  int jrc = errand__json_check(args, true);
+  if (jrc)
+    return errand__err(jrc,
+                       jrc == ERRAND_E_NOMEM
+                           ? "job %s: no memory to check its arguments"
+                           : "job %s: arguments are not a JSON array or object",
                        name);
   errand__jobrec *r = errand__calloc(1, sizeof *r);
   if (!r || !(r->name = errand__strdup(name)) ||
@@ -251,8 +254,11 @@ int errand_job_data(errand_task *h, char **json) {
 int errand_job_return(errand_job *job, const char *json) {
   if (!job)
     return errand__err(ERRAND_E_INVALID, "job is NULL");
-  if (!json || !errand__json_valid(json, false))
-    return errand__err(ERRAND_E_INVALID, "result is not valid JSON");
+  int jrc = errand__json_check(json, false);
+  if (jrc)
+    return errand__err(jrc, jrc == ERRAND_E_NOMEM
+                                ? "no memory to check the result"
+                                : "result is not valid JSON");
   char *copy = errand__strdup(json);
   if (!copy)
     return errand__err(ERRAND_E_NOMEM, "no memory for the result");
@@ -286,8 +292,11 @@ int errand_job_progress(errand_job *job, const char *name, const char *json) {
     return errand__err(ERRAND_E_INVALID, "job or name is NULL");
   if (!json)
     json = "null";
-  if (!errand__json_valid(json, false))
-    return errand__err(ERRAND_E_INVALID, "progress payload is not valid JSON");
+  int jrc = errand__json_check(json, false);
+  if (jrc)
+    return errand__err(jrc, jrc == ERRAND_E_NOMEM
+                                ? "no memory to check the progress payload"
+                                : "progress payload is not valid JSON");
   if (job->kind == JOB_PROCESS)
     return errand__wjob_progress(job, name, json);
   return errand__task_emit_any(job->task, name, json, strlen(json));

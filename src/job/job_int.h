@@ -75,6 +75,9 @@ void errand__jobrec_append_output(errand__jobrec *r, int which, const char *p,
                                   size_t n);
 /* JSON checks (jansson). */
 bool errand__json_valid(const char *text, bool container_only);
+/* 0, E_INVALID (not JSON, or not an array/object when container_only) or
+ * E_NOMEM (no memory to parse it). */
+int errand__json_check(const char *text, bool container_only);
 bool errand__json_valid_n(const char *text, size_t len);
 void errand__jobs_unref(errand__jobs *j);
 

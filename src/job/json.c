@@ -8,21 +8,26 @@
 
 #include <jansson.h>
 
-bool errand__json_valid(const char *text, bool container_only) {
+int errand__json_check(const char *text, bool container_only) {
   if (!text)
-    return false;
+    return ERRAND_E_INVALID;
   json_error_t e;
   json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
   if (!v)
-    return false;
+    return json_error_code(&e) == json_error_out_of_memory ? ERRAND_E_NOMEM
+                                                           : ERRAND_E_INVALID;
   bool ok = !container_only || json_is_array(v) || json_is_object(v);
   json_decref(v);
-  return ok;
+  return ok ? 0 : ERRAND_E_INVALID;
+}
+
+bool errand__json_valid(const char *text, bool container_only) {
+  return errand__json_check(text, container_only) == 0;
 }
 
 bool errand__json_valid_n(const char *text, size_t len) {
   json_error_t e;
-  json_t *v = json_loadb(text, len, JSON_DECODE_ANY, &e);
+  json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
   if (!v)
     return false;
   json_decref(v);

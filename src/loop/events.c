@@ -44,15 +44,15 @@ static void ev_run(errand__item *it) {
 }
 
 /* Under the stripe lock: queue for loops, collect the direct ones. */
-static void on_event(errand__listener *l, errand__task *t, const char *name,
+static bool on_event(errand__listener *l, errand__task *t, const char *name,
                      const void *data, size_t len) {
   sub *s = container_of(l, sub, lis);
   if (!s->loop)
-    return; /* called after the lock is released, see emit */
+    return true; /* called after the lock is released, see emit */
   size_t nl = strlen(name);
   ev_item *e = errand__malloc(sizeof *e + len + nl + 1);
   if (!e)
-    return; /* no memory: this subscriber misses the event */
+    return false; /* no memory: this subscriber misses it, emit says so */
   e->it.run = ev_run;
   e->it.drop = ev_drop;
   errand__ref_inc(t);
@@ -65,6 +65,7 @@ static void on_event(errand__listener *l, errand__task *t, const char *name,
   e->name = e->data + len;
   memcpy(e->name, name, nl + 1);
   errand__loop_push(s->loop, &e->it);
+  return true;
 }
 
 static void sub_fire(errand__listener *l, errand__task *t) {
@@ -170,11 +171,12 @@ int errand__task_emit_any(errand__task *t, const char *name, const void *data,
       ls[k++] = l;
   /* The list is newest first: queue for the oldest subscriber first, and
    * keep the direct ones (in the same order) for after the unlock. */
-  size_t nd = 0;
+  size_t nd = 0, missed = 0;
   for (size_t i = n; i-- > 0;) {
-    if (container_of(ls[i], sub, lis)->loop)
-      ls[i]->event(ls[i], t, name, data, len);
-    else
+    if (container_of(ls[i], sub, lis)->loop) {
+      if (!ls[i]->event(ls[i], t, name, data, len))
+        missed++;
+    } else
       ls[nd++] = ls[i];
   }
   pthread_mutex_unlock(m);
@@ -186,5 +188,9 @@ int errand__task_emit_any(errand__task *t, const char *name, const void *data,
   }
   if (ls != small)
     free(ls);
+  if (missed)
+    return errand__err(ERRAND_E_NOMEM,
+                       "no memory to queue event %s for %zu subscriber(s)",
+                       name, missed);
   return 0;
 }

@@ -304,7 +304,8 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
   if (f->type == ERRAND__F_HELLO) {
     if (w->state != W_STARTING || f->id != 0)
       return protocol_error(p, w, "unexpected HELLO");
-    json_t *v = json_loadb((const char *)f->payload, f->len, 0, NULL);
+    json_t *v =
+        json_loadb((const char *)f->payload, f->len, JSON_ALLOW_NUL, NULL);
     int proto = 0;
     if (!v || json_unpack(v, "{s:i}", "protocol", &proto) || proto != 1) {
       json_decref(v);
@@ -318,13 +319,14 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
         p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
     return;
   }
-  if (f->type == ERRAND__F_PONG)
-    return;
+  if (f->type == ERRAND__F_PONG) /* the host sends no PING */
+    return protocol_error(p, w, "PONG without a PING");
   errand__procjob *j = w->job;
   if (!j || f->id != j->t->id)
     return protocol_error(p, w, "frame for a job the worker is not running");
   if (f->type == ERRAND__F_PROGRESS) {
-    json_t *v = json_loadb((const char *)f->payload, f->len, 0, NULL);
+    json_t *v =
+        json_loadb((const char *)f->payload, f->len, JSON_ALLOW_NUL, NULL);
     const char *name = NULL;
     json_t *data = NULL;
     if (!v || json_unpack(v, "{s:s,s?o}", "name", &name, "data", &data)) {
@@ -355,7 +357,8 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     }
     end_job(j, 0, NULL);
   } else {
-    json_t *v = json_loadb((const char *)f->payload, f->len, 0, NULL);
+    json_t *v =
+        json_loadb((const char *)f->payload, f->len, JSON_ALLOW_NUL, NULL);
     int code = 0;
     const char *msg = NULL;
     if (!v || json_unpack(v, "{s:i,s:s}", "code", &code, "message", &msg) ||
@@ -450,8 +453,10 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
                "worker process %s before saying HELLO (is it an errand "
                "worker?)",
                desc);
-    p->start_failures++;
-    fail_one_queued(p, w, what);
+    /* One death at start may be the world (a kill -9 from outside); two
+     * in a row is the worker program: from then on each one ends a job. */
+    if (++p->start_failures >= 2)
+      fail_one_queued(p, w, what);
   }
   errand__procjob *j = w->job;
   if (j) {
@@ -530,11 +535,17 @@ static void assign(errand__pool *p, pworker *w, errand__procjob *j) {
   w->state = W_BUSY;
   w->deadline = 0;
   st_rel(&j->rec->pid, w->c.pid);
-  json_t *args = json_loads(j->rec->args, 0, NULL);
-  json_t *run =
-      args ? json_pack("{s:s,s:o}", "name", j->rec->name, "args", args) : NULL;
-  char *text = run ? json_dumps(run, JSON_COMPACT) : NULL;
-  json_decref(run);
+  /* The arguments were checked at start: put their text in as it is
+   * (parsing and printing them again could only lose something, such as
+   * a \u0000). */
+  json_t *jname = json_string(j->rec->name);
+  char *name = jname ? json_dumps(jname, JSON_ENCODE_ANY) : NULL;
+  json_decref(jname);
+  size_t tl = name ? strlen(name) + strlen(j->rec->args) + 20 : 0;
+  char *text = name ? errand__malloc(tl) : NULL;
+  if (text)
+    snprintf(text, tl, "{\"name\":%s,\"args\":%s}", name, j->rec->args);
+  free(name);
   if (!text) {
     w->job = NULL;
     j->w = NULL;

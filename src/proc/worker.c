@@ -149,12 +149,12 @@ static void idle(struct errand__wjob *w) {
 static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
                     uint64_t id, const char *payload, size_t len) {
   json_error_t je;
-  json_t *v = json_loadb(payload, len, 0, &je);
+  json_t *v = json_loadb(payload, len, JSON_ALLOW_NUL, &je);
   const char *name = NULL;
   json_t *args = NULL;
   if (v && json_unpack(v, "{s:s,s:o}", "name", &name, "args", &args) == 0 &&
       (json_is_array(args) || json_is_object(args))) {
-    char *argtext = json_dumps(args, JSON_COMPACT);
+    char *argtext = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
     errand_job_fn fn;
     void *arg;
     char why[512];
@@ -248,7 +248,7 @@ int errand_worker_main(errand_jobs *jh) {
 
 int errand__wjob_progress(errand_job *job, const char *name, const char *json) {
   struct errand__wjob *w = job->w;
-  json_t *data = json_loads(json, JSON_DECODE_ANY, NULL);
+  json_t *data = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
   if (!data)
     return errand__err(ERRAND_E_INVALID, "progress payload is not JSON");
   uint64_t id;

@@ -260,8 +260,8 @@ struct errand__listener {
    * requested (must not block) — instead of unparking parker */
   void (*on_cancel)(errand__listener *l, errand__task *t);
   /* LISTEN_EVENT: called under the stripe lock for each event emitted */
-  void (*event)(errand__listener *l, errand__task *t, const char *name,
-                const void *data, size_t len);
+  bool (*event)(errand__listener *l, errand__task *t, const char *name,
+                const void *data, size_t len); /* false: no memory */
 };
 /* Adds l to t.  Returns false (and adds nothing) if l waits for completion
  * and t is already final. */
