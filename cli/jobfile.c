@@ -269,6 +269,11 @@ static char *module_ref(parser *P, const char *text) {
     free(p);
     return NULL;
   }
+  if (hash && strchr(hash + 1, '#')) {
+    perr(P, P->line, "module '%s': a handler name has no '#'", text);
+    free(p);
+    return NULL;
+  }
   char abs[PATH_MAX];
   struct stat st;
   if (!realpath(p, abs)) {
