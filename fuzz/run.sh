@@ -65,7 +65,10 @@ for t in "${targets[@]}"; do
   fi
   echo "== $t: ${seconds}s over a copy of $seeds ($(count "$run/corpus") inputs)"
   set +e
+  # FUZZ_SEED fixes libFuzzer's random seed (CI does, so that a commit's
+  # fuzz stage explores the same inputs each time); unset, it is random.
   "$bin" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
     -rss_limit_mb=2048 -artifact_prefix="$run/artifacts/" \
     "$run/corpus" 2>&1 | tee "$run/log"
   rc=${PIPESTATUS[0]}
