@@ -120,25 +120,11 @@ static void cleanup_hook(napi_async_cleanup_hook_handle hook, void *arg) {
 
 /* ---- small exported functions ---- */
 
-static addon *addon_of(napi_env env, napi_callback_info info, size_t *argc,
-                       napi_value *argv) {
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, NULL, &data) != napi_ok)
-    return NULL;
-  addon *a = data;
-  if (!a || a->closing) {
-    napi_throw_error(env, "ERRAND_E_SHUTDOWN",
-                     "errand: the addon is shutting down");
-    return NULL;
-  }
-  return a;
-}
-
 /* setup(onLoopTask, onDone, onEvent): the JS dispatchers (lib/native.js). */
 static napi_value js_setup(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  addon *a = addon_of(env, info, &argc, argv);
+  addon *a = addon_args(env, info, &argc, argv);
   if (!a)
     return NULL;
   if (argc < 3 || !addon_get_function(env, argv[0], "onLoopTask") ||
@@ -162,7 +148,7 @@ static void set_num(napi_env env, napi_value obj, const char *k, double v) {
 /* stats(): errand's counters plus the addon's own. */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  addon *a = addon_of(env, info, &argc, NULL);
+  addon *a = addon_args(env, info, &argc, NULL);
   if (!a)
     return NULL;
   errand_stats s;
@@ -188,7 +174,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 static napi_value js_load_module(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  addon *a = addon_of(env, info, &argc, argv);
+  addon *a = addon_args(env, info, &argc, argv);
   if (!a)
     return NULL;
   char *path;

@@ -63,6 +63,23 @@ napi_value addon_throw_errand(napi_env env, int rc, const char *prefix);
 /* Builds (does not throw) an Error with the given code and message. */
 napi_value addon_make_error(napi_env env, int rc, const char *message);
 
+/* The addon of a JS call, with its arguments in argv (argc in: room, out:
+ * how many were passed); throws ERRAND_E_SHUTDOWN and returns NULL once the
+ * addon is closing, so no export touches a runtime being torn down. */
+addon *addon_args(napi_env env, napi_callback_info info, size_t *argc,
+                  napi_value *argv);
+/* The prologue of an export taking n arguments: argv[0..n) (NULL where not
+ * passed) and `a`, or return NULL with the exception pending. */
+#define ADDON_ARGS(n)                                                          \
+  size_t argc = (n);                                                           \
+  napi_value argv[(n) > 0 ? (n) : 1];                                          \
+  for (size_t i_ = 0; i_ < (n); i_++)                                          \
+    argv[i_] = NULL;                                                           \
+  addon *a = addon_args(env, info, &argc, argv);                               \
+  if (!a)                                                                      \
+    return NULL;                                                               \
+  (void)a;
+
 /* Argument helpers: each throws a TypeError naming `what` and returns false
  * when the value has the wrong type. */
 bool addon_get_string(napi_env env, napi_value v, const char *what,

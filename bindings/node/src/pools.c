@@ -67,26 +67,12 @@ addon_pool *addon_get_pool(napi_env env, napi_value v) {
   return p;
 }
 
-static addon *args_of(napi_env env, napi_callback_info info, size_t *argc,
-                      napi_value *argv) {
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, NULL, &data) != napi_ok)
-    return NULL;
-  addon *a = data;
-  if (!a || a->closing) {
-    napi_throw_error(env, "ERRAND_E_SHUTDOWN",
-                     "errand: the addon is shutting down");
-    return NULL;
-  }
-  return a;
-}
-
 /* poolCreate({command, min, max, recycleAfter, recycleRss, idleTimeout,
  *             killGrace}) */
 static napi_value js_pool_create(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL};
-  addon *a = args_of(env, info, &argc, argv);
+  addon *a = addon_args(env, info, &argc, argv);
   if (!a)
     return NULL;
   napi_valuetype type;
@@ -175,7 +161,7 @@ out:
 static napi_value js_pool_destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL};
-  addon *a = args_of(env, info, &argc, argv);
+  addon *a = addon_args(env, info, &argc, argv);
   if (!a)
     return NULL;
   addon_pool *p = addon_get_pool(env, argv[0]);
@@ -188,7 +174,7 @@ static napi_value js_pool_destroy(napi_env env, napi_callback_info info) {
 static napi_value js_pool_size(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL};
-  addon *a = args_of(env, info, &argc, argv);
+  addon *a = addon_args(env, info, &argc, argv);
   if (!a)
     return NULL;
   addon_pool *p = addon_get_pool(env, argv[0]);

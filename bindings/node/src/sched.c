@@ -24,30 +24,6 @@
 static const napi_type_tag ctrl_tag = {0x6572726e64637431ull,
                                        0x41f0c2d9e8b7a653ull};
 
-static addon *args_of(napi_env env, napi_callback_info info, size_t *argc,
-                      napi_value *argv) {
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, NULL, &data) != napi_ok)
-    return NULL;
-  addon *a = data;
-  if (!a || a->closing) {
-    napi_throw_error(env, "ERRAND_E_SHUTDOWN",
-                     "errand: the addon is shutting down");
-    return NULL;
-  }
-  return a;
-}
-
-#define ARGS(n)                                                                \
-  size_t argc = (n);                                                           \
-  napi_value argv[(n) > 0 ? (n) : 1];                                          \
-  for (size_t i_ = 0; i_ < (n); i_++)                                          \
-    argv[i_] = NULL;                                                           \
-  addon *a = args_of(env, info, &argc, argv);                                  \
-  if (!a)                                                                      \
-    return NULL;                                                               \
-  (void)a;
-
 static bool get_priority(napi_env env, napi_value v, errand_priority *out) {
   int64_t p = 0;
   if (!addon_is_nullish(env, v) && !addon_get_int64(env, v, "priority", &p))
@@ -96,7 +72,7 @@ static void on_priority(errand_signal *s, errand_priority previous,
 }
 
 static napi_value js_controller_create(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   errand_priority p;
   if (!get_priority(env, argv[0], &p))
     return NULL;
@@ -130,7 +106,7 @@ static napi_value js_controller_create(napi_env env, napi_callback_info info) {
 
 /* controllerAbort(c, reason) -> true, or false if it was already aborted */
 static napi_value js_controller_abort(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ADDON_ARGS(2);
   ctrl_wrap *w = addon_get_ctrl(env, argv[0]);
   if (!w)
     return NULL;
@@ -151,7 +127,7 @@ static napi_value js_controller_abort(napi_env env, napi_callback_info info) {
  * change, null when it did not (same priority, or signal aborted). */
 static napi_value js_controller_set_priority(napi_env env,
                                              napi_callback_info info) {
-  ARGS(2);
+  ADDON_ARGS(2);
   ctrl_wrap *w = addon_get_ctrl(env, argv[0]);
   errand_priority p;
   if (!w || !get_priority(env, argv[1], &p))
@@ -179,7 +155,7 @@ static napi_value js_controller_set_priority(napi_env env,
 
 static napi_value js_controller_priority(napi_env env,
                                          napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   ctrl_wrap *w = addon_get_ctrl(env, argv[0]);
   if (!w)
     return NULL;
@@ -209,7 +185,7 @@ static int loop_task_fn(errand_task *self, void *arg) {
 
 /* loopPost(key, priority, delayMs, controller|null) */
 static napi_value js_loop_post(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ADDON_ARGS(4);
   int64_t key = 0, delay = 0;
   errand_priority p;
   if (!addon_get_int64(env, argv[0], "key", &key) ||

@@ -113,30 +113,6 @@ static void event_cb(errand_task *t, const char *name, const void *data,
   addon_call(a, a->on_event, 3, argv);
 }
 
-static addon *args_of(napi_env env, napi_callback_info info, size_t *argc,
-                      napi_value *argv) {
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, NULL, &data) != napi_ok)
-    return NULL;
-  addon *a = data;
-  if (!a || a->closing) {
-    napi_throw_error(env, "ERRAND_E_SHUTDOWN",
-                     "errand: the addon is shutting down");
-    return NULL;
-  }
-  return a;
-}
-
-#define ARGS(n)                                                                \
-  size_t argc = (n);                                                           \
-  napi_value argv[(n) > 0 ? (n) : 1];                                          \
-  for (size_t i_ = 0; i_ < (n); i_++)                                          \
-    argv[i_] = NULL;                                                           \
-  addon *a = args_of(env, info, &argc, argv);                                  \
-  if (!a)                                                                      \
-    return NULL;                                                               \
-  (void)a;
-
 static bool get_key(napi_env env, napi_value v, uintptr_t *key) {
   int64_t k;
   if (!addon_get_int64(env, v, "key", &k))
@@ -151,7 +127,7 @@ static bool get_key(napi_env env, napi_value v, uintptr_t *key) {
 
 /* watch(handle, key, wantEvents) */
 static napi_value js_watch(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ADDON_ARGS(3);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   uintptr_t key;
   if (!t || !get_key(env, argv[1], &key))
@@ -209,7 +185,7 @@ static void free_command(char **argv) {
 }
 
 static napi_value js_job_start(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ADDON_ARGS(3);
   char *name = NULL, *args = NULL, *task_name = NULL, **command = NULL;
   napi_value result = NULL;
   errand_job_options o;
@@ -308,7 +284,7 @@ out:
 
 /* taskInfo(h) -> [id, status, flags, priority] */
 static napi_value js_task_info(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   if (!t)
     return NULL;
@@ -335,7 +311,7 @@ static napi_value js_task_info(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_task_name(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   if (!t)
     return NULL;
@@ -348,7 +324,7 @@ static napi_value js_task_name(napi_env env, napi_callback_info info) {
 
 /* taskOutcome(h) -> [status, json|null, code, message] */
 static napi_value js_task_outcome(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   if (!t)
     return NULL;
@@ -376,7 +352,7 @@ static napi_value js_task_outcome(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_task_cancel(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   if (!t)
     return NULL;
@@ -388,7 +364,7 @@ static napi_value js_task_cancel(napi_env env, napi_callback_info info) {
 
 /* taskRelease(h): idempotent. */
 static napi_value js_task_release(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   napi_valuetype type;
   bool tagged = false;
   void *data = NULL;
@@ -433,7 +409,7 @@ static bool get_timeout(napi_env env, napi_value v, int64_t *ms) {
 
 /* taskWait(h, ms) -> true when final, false on timeout */
 static napi_value js_task_wait(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ADDON_ARGS(2);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   int64_t ms;
   if (!t || !get_timeout(env, argv[1], &ms))
@@ -473,7 +449,7 @@ static errand_task **get_task_array(napi_env env, napi_value v, size_t *n) {
 }
 
 static napi_value js_wait_all(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ADDON_ARGS(2);
   size_t n = 0;
   int64_t ms;
   errand_task **ts = get_task_array(env, argv[0], &n);
@@ -494,7 +470,7 @@ static napi_value js_wait_all(napi_env env, napi_callback_info info) {
 
 /* waitAny(handles, ms) -> index, or -1 on timeout */
 static napi_value js_wait_any(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ADDON_ARGS(2);
   size_t n = 0, index = 0;
   int64_t ms;
   errand_task **ts = get_task_array(env, argv[0], &n);
@@ -522,7 +498,7 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
 /* jobPid(h, waitMs): the worker's pid; waits up to waitMs for a worker to
  * take the job (0 if none did by then, or for thread jobs). */
 static napi_value js_job_pid(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ADDON_ARGS(2);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   int64_t wait_ms = 0;
   if (!t || (argv[1] && !addon_is_nullish(env, argv[1]) &&
@@ -545,7 +521,7 @@ static napi_value js_job_pid(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_job_output(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   errand_task *t = addon_get_task(env, argv[0], NULL);
   if (!t)
     return NULL;
@@ -591,7 +567,7 @@ static int pending_cb(void *arg) {
 
 /* jobPending(h, fn, intervalMs): synchronous, on the JS thread. */
 static napi_value js_job_pending(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ADDON_ARGS(3);
   task_wrap *w = NULL;
   errand_task *t = addon_get_task(env, argv[0], &w);
   int64_t interval = 0;
@@ -616,7 +592,7 @@ static napi_value js_job_pending(napi_env env, napi_callback_info info) {
 /* jobData(h): waits, returns the result's JSON or throws the job's error;
  * the handle is released either way (seed 000). */
 static napi_value js_job_data(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ADDON_ARGS(1);
   task_wrap *w = NULL;
   errand_task *t = addon_get_task(env, argv[0], &w);
   if (!t)

@@ -176,3 +176,17 @@ napi_value addon_call(addon *a, napi_ref fn, size_t argc, napi_value *argv) {
   }
   return result;
 }
+
+addon *addon_args(napi_env env, napi_callback_info info, size_t *argc,
+                  napi_value *argv) {
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, NULL, &data) != napi_ok)
+    return NULL;
+  addon *a = data;
+  if (!a || a->closing) {
+    napi_throw_error(env, "ERRAND_E_SHUTDOWN",
+                     "errand: the addon is shutting down");
+    return NULL;
+  }
+  return a;
+}
