@@ -12,6 +12,7 @@
 #define ERRAND_JOB_INT_H
 
 #include "loop/loop_int.h"
+#include <jansson.h>
 
 typedef struct errand__handler {
   char *name;
@@ -73,12 +74,13 @@ int errand__jobs_resolve(errand__jobs *j, const char *name, errand_job_fn *fn,
 void errand__jobrec_free(void *p);
 void errand__jobrec_append_output(errand__jobrec *r, int which, const char *p,
                                   size_t n);
-/* JSON checks (jansson). */
-bool errand__json_valid(const char *text, bool container_only);
-/* 0, E_INVALID (not JSON, or not an array/object when container_only) or
- * E_NOMEM (no memory to parse it). */
+/* JSON (jansson).  Both return 0, E_INVALID (not JSON; for json_check
+ * also not an array/object when container_only) or E_NOMEM (no memory to
+ * parse it: never taken for bad input).  json_parse hands the value to
+ * *out (the caller's reference) when out is not NULL. */
+int errand__json_parse(const char *text, size_t len, size_t flags,
+                       json_t **out);
 int errand__json_check(const char *text, bool container_only);
-bool errand__json_valid_n(const char *text, size_t len);
 void errand__jobs_unref(errand__jobs *j);
 
 /* Process side (proc/), called by the job layer. */

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,14 +301,37 @@ static void protocol_error(errand__pool *p, pworker *w, const char *what) {
   kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL, r);
 }
 
+/* A frame's payload as a JSON object: 0 with *v set, E_INVALID with *v
+ * NULL (the worker broke the protocol), or E_NOMEM (the host could not read
+ * it; the worker did nothing wrong). */
+static int read_json(const errand__frame *f, json_t **v) {
+  return errand__json_parse((const char *)f->payload, f->len, JSON_ALLOW_NUL,
+                            v);
+}
+
+/* ERROR's payload {code, message}: a non-zero int code and a string. */
+static bool error_of(json_t *v, int *code, const char **msg) {
+  json_t *c = json_object_get(v, "code");
+  *msg = json_string_value(json_object_get(v, "message"));
+  if (!json_is_integer(c) || !*msg || json_integer_value(c) == 0 ||
+      json_integer_value(c) < INT_MIN || json_integer_value(c) > INT_MAX)
+    return false;
+  *code = (int)json_integer_value(c);
+  return true;
+}
+
 static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
   if (f->type == ERRAND__F_HELLO) {
     if (w->state != W_STARTING || f->id != 0)
       return protocol_error(p, w, "unexpected HELLO");
-    json_t *v =
-        json_loadb((const char *)f->payload, f->len, JSON_ALLOW_NUL, NULL);
-    int proto = 0;
-    if (!v || json_unpack(v, "{s:i}", "protocol", &proto) || proto != 1) {
+    json_t *v;
+    if (read_json(f, &v) == ERRAND_E_NOMEM)
+      return kill_worker(p, w, SIGKILL, ERRAND_E_NOMEM,
+                         "no memory to read the worker's HELLO");
+    /* json_object_get, not json_unpack: unpacking an object allocates,
+     * and a failed allocation must not read as a broken protocol. */
+    json_t *jp = json_object_get(v, "protocol");
+    if (!json_is_integer(jp) || json_integer_value(jp) != 1) {
       json_decref(v);
       return protocol_error(p, w, "HELLO without protocol 1");
     }
@@ -325,11 +349,18 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
   if (!j || f->id != j->t->id)
     return protocol_error(p, w, "frame for a job the worker is not running");
   if (f->type == ERRAND__F_PROGRESS) {
-    json_t *v =
-        json_loadb((const char *)f->payload, f->len, JSON_ALLOW_NUL, NULL);
+    json_t *v;
     const char *name = NULL;
     json_t *data = NULL;
-    if (!v || json_unpack(v, "{s:s,s?o}", "name", &name, "data", &data)) {
+    /* Progress is news, not work: one the host has no memory to read is
+     * dropped (the job goes on), as errand_task_emit would refuse it. */
+    if (read_json(f, &v) == ERRAND_E_NOMEM)
+      return;
+    if (v) {
+      name = json_string_value(json_object_get(v, "name"));
+      data = json_object_get(v, "data");
+    }
+    if (!name) {
       json_decref(v);
       return protocol_error(p, w, "PROGRESS is not {name, data}");
     }
@@ -350,26 +381,36 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
   if (ld_acq(&j->cancel)) {
     cancel_end(j, NULL);
   } else if (f->type == ERRAND__F_RESULT) {
-    if (!errand__json_valid_n((const char *)f->payload, f->len) ||
-        !(j->rec->result = errand__strndup((const char *)f->payload, f->len))) {
+    /* The worker did its part; a host out of memory faults only this job
+     * and keeps the worker. */
+    int rc = errand__json_parse((const char *)f->payload, f->len,
+                                JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (rc == ERRAND_E_INVALID) {
       end_job(j, ERRAND_E_PROTOCOL, "protocol error: RESULT is not JSON");
       return protocol_error(p, w, "RESULT is not JSON");
     }
-    end_job(j, 0, NULL);
+    if (rc == 0 &&
+        !(j->rec->result = errand__strndup((const char *)f->payload, f->len)))
+      rc = ERRAND_E_NOMEM;
+    if (rc)
+      end_job(j, rc, "no memory in the host for the job's result");
+    else
+      end_job(j, 0, NULL);
   } else {
-    json_t *v =
-        json_loadb((const char *)f->payload, f->len, JSON_ALLOW_NUL, NULL);
+    json_t *v;
     int code = 0;
     const char *msg = NULL;
-    if (!v || json_unpack(v, "{s:i,s:s}", "code", &code, "message", &msg) ||
-        code == 0) {
+    if (read_json(f, &v) == ERRAND_E_NOMEM) {
+      end_job(j, ERRAND_E_NOMEM, "no memory in the host for the job's error");
+    } else if (!error_of(v, &code, &msg)) {
       json_decref(v);
       end_job(j, ERRAND_E_PROTOCOL,
               "protocol error: ERROR is not {code, message}");
       return protocol_error(p, w, "ERROR is not {code, message}");
+    } else {
+      end_job(j, code, msg);
+      json_decref(v);
     }
-    end_job(j, code, msg);
-    json_decref(v);
   }
   if (w->state == W_BUSY)
     after_job(p, w);

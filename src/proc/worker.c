@@ -148,12 +148,16 @@ static void idle(struct errand__wjob *w) {
 
 static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
                     uint64_t id, const char *payload, size_t len) {
-  json_error_t je;
-  json_t *v = json_loadb(payload, len, JSON_ALLOW_NUL, &je);
+  json_t *v;
+  int prc = errand__json_parse(payload, len, JSON_ALLOW_NUL, &v);
   const char *name = NULL;
   json_t *args = NULL;
-  if (v && json_unpack(v, "{s:s,s:o}", "name", &name, "args", &args) == 0 &&
-      (json_is_array(args) || json_is_object(args))) {
+  if (prc == ERRAND_E_NOMEM) {
+    idle(w);
+    send_error(w, id, ERRAND_E_NOMEM, "no memory in the worker to read RUN");
+  } else if ((name = json_string_value(json_object_get(v, "name"))) &&
+             (args = json_object_get(v, "args")) &&
+             (json_is_array(args) || json_is_object(args))) {
     char *argtext = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
     errand_job_fn fn;
     void *arg;
@@ -248,15 +252,21 @@ int errand_worker_main(errand_jobs *jh) {
 
 int errand__wjob_progress(errand_job *job, const char *name, const char *json) {
   struct errand__wjob *w = job->w;
-  json_t *data = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-  if (!data)
-    return errand__err(ERRAND_E_INVALID, "progress payload is not JSON");
+  json_t *data;
+  int rc = errand__json_parse(json, strlen(json),
+                              JSON_DECODE_ANY | JSON_ALLOW_NUL, &data);
+  if (rc)
+    return errand__err(rc, rc == ERRAND_E_NOMEM
+                               ? "no memory to read the progress payload"
+                               : "progress payload is not JSON");
   uint64_t id;
   pthread_mutex_lock(&w->mu);
   id = w->cur;
   pthread_mutex_unlock(&w->mu);
-  if (send_json(w, ERRAND__F_PROGRESS, id,
-                json_pack("{s:s,s:o}", "name", name, "data", data)))
+  json_t *msg = json_pack("{s:s,s:o}", "name", name, "data", data);
+  if (!msg)
+    return errand__err(ERRAND_E_NOMEM, "no memory for the progress frame");
+  if (send_json(w, ERRAND__F_PROGRESS, id, msg))
     return errand__err(ERRAND_E_SYSTEM, "cannot write to the host");
   return 0;
 }
