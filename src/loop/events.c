@@ -68,19 +68,21 @@ static bool on_event(errand__listener *l, errand__task *t, const char *name,
   return true;
 }
 
-static void sub_fire(errand__listener *l, errand__task *t) {
-  (void)t;
-  sub *s = container_of(l, sub, lis);
+static void sub_free(sub *s) {
   if (s->loop)
     errand__loop_unref(s->loop);
   free(s);
 }
 
-int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
-                      void *arg) {
+static void sub_fire(errand__listener *l, errand__task *t) {
+  (void)t;
+  sub_free(container_of(l, sub, lis));
+}
+
+static sub *sub_new(errand__loop *l, errand_event_fn fn, void *arg) {
   sub *s = errand__calloc(1, sizeof *s);
   if (!s)
-    return errand__err(ERRAND_E_NOMEM, "no memory for a subscriber");
+    return NULL;
   if (l)
     errand__ref_inc(l);
   s->loop = l;
@@ -89,18 +91,24 @@ int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
   s->lis.kinds = LISTEN_COMPLETE | LISTEN_EVENT;
   s->lis.fire = sub_fire; /* at the end: frees it */
   s->lis.event = on_event;
+  return s;
+}
+
+static void sub_attach(errand__task *t, sub *s) {
   if (!errand__listen(t, &s->lis))
     sub_fire(&s->lis, t); /* already final: no event will come */
+}
+
+int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
+                      void *arg) {
+  sub *s = sub_new(l, fn, arg);
+  if (!s)
+    return errand__err(ERRAND_E_NOMEM, "no memory for a subscriber");
+  sub_attach(t, s);
   return 0;
 }
 
-static void subscribe_first(errand__task *t, void *ctx) {
-  const errand_post_options *o = ctx;
-  int rc;
-  errand__loop *el =
-      o->event_loop ? errand__loop_get(o->event_loop, &rc) : NULL;
-  errand__subscribe(t, el, o->on_event, o->event_arg);
-}
+static void attach_prepared(errand__task *t, void *ctx) { sub_attach(t, ctx); }
 
 int errand__post_subscription(const errand_post_options *o,
                               errand__post_target *tg) {
@@ -108,13 +116,25 @@ int errand__post_subscription(const errand_post_options *o,
     return 0;
   errand__loop_init();
   int rc;
-  if (o->event_loop && !errand__loop_get(o->event_loop, &rc))
+  errand__loop *el = NULL;
+  if (o->event_loop && !(el = errand__loop_get(o->event_loop, &rc)))
     return errand__err(rc, "event_loop: %s", errand_last_error());
-  /* o lives until errand__task_post returns, which is when it calls
-   * this. */
-  tg->before = subscribe_first;
-  tg->before_ctx = (void *)o;
+  /* Made now, while the post can still fail cleanly: once the task is
+   * built nothing may fail, or an emit would find no subscriber. */
+  sub *s = sub_new(el, o->on_event, o->event_arg);
+  if (!s)
+    return errand__err(ERRAND_E_NOMEM, "no memory for the on_event subscriber");
+  tg->before = attach_prepared;
+  tg->before_ctx = s;
   return 0;
+}
+
+void errand__post_subscription_drop(errand__post_target *tg) {
+  if (tg->before == attach_prepared) {
+    sub_free(tg->before_ctx);
+    tg->before = NULL;
+    tg->before_ctx = NULL;
+  }
 }
 
 int errand_task_on_event(errand_task *th, errand_loop *lh, errand_event_fn fn,

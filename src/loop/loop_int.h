@@ -45,10 +45,13 @@ bool errand__loop_is_owner(errand__loop *l);
 int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
                      const errand_post_options *opts, void *ext,
                      void (*ext_free)(void *), errand_task **out);
-/* For errand_post_options.on_event: checks event_loop and has tg subscribe
- * the task before it is scheduled.  0, or the error to return. */
+/* For errand_post_options.on_event: checks event_loop, makes the
+ * subscriber and has tg attach it to the task before it is scheduled.  0,
+ * or the error to return.  A post that fails after it calls
+ * errand__post_subscription_drop (which does nothing when there is none). */
 int errand__post_subscription(const errand_post_options *o,
                               errand__post_target *tg);
+void errand__post_subscription_drop(errand__post_target *tg);
 /* Subscribes fn to t's events on l (NULL: on the emitter).  0 or E_NOMEM. */
 int errand__subscribe(errand__task *t, errand__loop *l, errand_event_fn fn,
                       void *arg);

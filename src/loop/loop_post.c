@@ -30,8 +30,10 @@ int errand_loop_post(errand_loop *lh, errand_fn fn, void *arg,
     return rc;
   errand__signal *s = NULL;
   if (o->signal) {
-    if (!(s = errand__signal_get(o->signal, &rc)))
+    if (!(s = errand__signal_get(o->signal, &rc))) {
+      errand__post_subscription_drop(&tg);
       return errand__err(rc, "signal: %s", errand_last_error());
+    }
     errand__ref_inc(s);
     tg.signal = s;
     tg.signal_level = ld_acq(&s->level);
@@ -39,6 +41,7 @@ int errand_loop_post(errand_loop *lh, errand_fn fn, void *arg,
   errand__ref_inc(l); /* the task's, dropped when it ends */
   rc = errand__task_post(rt, fn, arg, o, &tg, out);
   if (rc) {
+    errand__post_subscription_drop(&tg);
     errand__loop_unref(l);
     if (s)
       errand__signal_unref(s);

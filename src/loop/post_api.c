@@ -27,18 +27,23 @@ int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
   errand__post_target tg = {.ext = ext, .ext_free = ext_free};
   if ((rc = errand__post_subscription(o, &tg)))
     return rc;
-  if (!o->signal)
-    return errand__task_post(rt, fn, arg, o, ext || o->on_event ? &tg : NULL,
-                             out);
-  errand__signal *s = errand__signal_get(o->signal, &rc);
-  if (!s)
-    return errand__err(rc, "signal: %s", errand_last_error());
-  errand__ref_inc(s); /* the task's */
-  tg.signal = s;
-  tg.signal_level = ld_acq(&s->level);
-  rc = errand__task_post(rt, fn, arg, o, &tg, out);
-  if (rc)
-    errand__signal_unref(s);
+  errand__signal *s = NULL;
+  if (o->signal) {
+    if (!(s = errand__signal_get(o->signal, &rc))) {
+      errand__post_subscription_drop(&tg);
+      return errand__err(rc, "signal: %s", errand_last_error());
+    }
+    errand__ref_inc(s); /* the task's */
+    tg.signal = s;
+    tg.signal_level = ld_acq(&s->level);
+  }
+  rc = errand__task_post(rt, fn, arg, o, s || ext || o->on_event ? &tg : NULL,
+                         out);
+  if (rc) {
+    errand__post_subscription_drop(&tg);
+    if (s)
+      errand__signal_unref(s);
+  }
   return rc;
 }
 
