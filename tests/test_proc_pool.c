@@ -11,7 +11,8 @@
 static errand_procpool *pool_with(errand_runtime *rt,
                                   const errand_procpool_options *po) {
   errand_procpool *pool = NULL;
-  if (!CHECK_OK(errand_procpool_create(rt, jc_jobs, po, &pool))) return NULL;
+  if (!CHECK_OK(errand_procpool_create(rt, jc_jobs, po, &pool)))
+    return NULL;
   return pool;
 }
 
@@ -34,7 +35,8 @@ static int pool_size(errand_procpool *p) {
 static int wait_size(errand_procpool *p, int want, int64_t timeout_ms) {
   int64_t end = check_now_ms() + timeout_ms;
   while (pool_size(p) != want) {
-    if (check_now_ms() > end) return 0;
+    if (check_now_ms() > end)
+      return 0;
     check_sleep_ms(5);
   }
   return 1;
@@ -63,8 +65,7 @@ TEST(options_are_checked) {
   errand_task *t = NULL;
   int n;
   REQUIRE(rt);
-  CHECK_RC(errand_procpool_create(NULL, jc_jobs, &po, &pool),
-           ERRAND_E_INVALID);
+  CHECK_RC(errand_procpool_create(NULL, jc_jobs, &po, &pool), ERRAND_E_INVALID);
   CHECK_RC(errand_procpool_create(rt, NULL, &po, &pool), ERRAND_E_INVALID);
   CHECK_RC(errand_procpool_create(rt, jc_jobs, &po, NULL), ERRAND_E_INVALID);
   po = pool_opts(3, 2);
@@ -118,14 +119,18 @@ TEST(pid_stays_in_a_resident_worker_and_changes_one_shot) {
   REQUIRE(rt);
   pool = pool_with(rt, &po);
   REQUIRE(pool);
-  for (i = 0; i < 4; i++) pids[i] = run_pid(rt, ERRAND_JOB_WORKER, pool);
-  for (i = 1; i < 4; i++) CHECK_EQ_INT(pids[i], pids[0]);
+  for (i = 0; i < 4; i++)
+    pids[i] = run_pid(rt, ERRAND_JOB_WORKER, pool);
+  for (i = 1; i < 4; i++)
+    CHECK_EQ_INT(pids[i], pids[0]);
   CHECK(pids[0] > 0 && pids[0] != (int)getpid());
-  for (i = 0; i < 4; i++) pids[i] = run_pid(rt, ERRAND_JOB_PROCESS, NULL);
+  for (i = 0; i < 4; i++)
+    pids[i] = run_pid(rt, ERRAND_JOB_PROCESS, NULL);
   for (i = 0; i < 4; i++) {
     int k;
     CHECK(pids[i] > 0);
-    for (k = 0; k < i; k++) CHECK(pids[i] != pids[k]);
+    for (k = 0; k < i; k++)
+      CHECK(pids[i] != pids[k]);
   }
   CHECK_OK(errand_procpool_destroy(pool));
   CHECK_OK(errand_runtime_destroy(rt));
@@ -152,22 +157,28 @@ TEST(minimum_and_maximum_workers) {
   end = check_now_ms() + CHECK_LONG_MS;
   for (;;) {
     int n = pool_size(pool), done = 1;
-    if (n > max_seen) max_seen = n;
+    if (n > max_seen)
+      max_seen = n;
     for (i = 0; i < 9; i++)
-      if (t[i] && !is_final_status(status_of(t[i]))) done = 0;
-    if (done || check_now_ms() > end) break;
+      if (t[i] && !is_final_status(status_of(t[i])))
+        done = 0;
+    if (done || check_now_ms() > end)
+      break;
     check_sleep_ms(2);
   }
   CHECK_EQ_INT(max_seen, 3);
   for (i = 0; i < 9; i++) {
     pids[i] = t[i] ? pid_of(t[i]) : 0;
-    if (t[i]) CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_RAN_TO_COMPLETION);
+    if (t[i])
+      CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_RAN_TO_COMPLETION);
     errand_task_release(t[i]);
   }
   for (i = 0; i < 9; i++) {
     for (k = 0; k < i; k++)
-      if (pids[k] == pids[i]) break;
-    if (k == i) distinct++;
+      if (pids[k] == pids[i])
+        break;
+    if (k == i)
+      distinct++;
   }
   CHECK_EQ_INT(distinct, 3);
   CHECK_OK(errand_procpool_destroy(pool));
@@ -183,7 +194,8 @@ TEST(recycle_after_n_jobs) {
   po.recycle_after = 2;
   pool = pool_with(rt, &po);
   REQUIRE(pool);
-  for (i = 0; i < 6; i++) pids[i] = run_pid(rt, ERRAND_JOB_WORKER, pool);
+  for (i = 0; i < 6; i++)
+    pids[i] = run_pid(rt, ERRAND_JOB_WORKER, pool);
   CHECK_EQ_INT(pids[1], pids[0]);
   CHECK(pids[2] != pids[1]);
   CHECK_EQ_INT(pids[3], pids[2]);
@@ -243,7 +255,8 @@ TEST(idle_workers_exit_after_the_timeout) {
   }
   CHECK(wait_size(pool, 3, CHECK_LONG_MS));
   for (i = 0; i < 3; i++) {
-    if (t[i]) wait_final(t[i]);
+    if (t[i])
+      wait_final(t[i]);
     errand_task_release(t[i]);
   }
   t0 = check_now_ms();
@@ -275,7 +288,8 @@ TEST(negative_idle_timeout_keeps_workers) {
     t[i] = start_job(rt, "sleep", "{\"ms\":100}", &o);
   }
   for (i = 0; i < 2; i++) {
-    if (t[i]) wait_final(t[i]);
+    if (t[i])
+      wait_final(t[i]);
     errand_task_release(t[i]);
   }
   check_sleep_ms(500);
@@ -318,7 +332,8 @@ TEST(queued_jobs_respect_priorities) {
     o.pool = pool;
     busy = start_job(rt, "sleep", "{\"ms\":500}", &o);
     REQUIRE(busy);
-    while (pid_of(busy) == 0) check_sleep_ms(2); /* it holds the worker */
+    while (pid_of(busy) == 0)
+      check_sleep_ms(2); /* it holds the worker */
   }
   for (i = 0; i < 9; i++) {
     errand_job_options o = job_opts(ERRAND_JOB_WORKER);
@@ -329,7 +344,8 @@ TEST(queued_jobs_respect_priorities) {
       CHECK_OK(errand_task_then(t[i], NULL, record_then, (void *)(intptr_t)i));
   }
   for (i = 0; i < 9; i++) {
-    if (t[i]) wait_final(t[i]);
+    if (t[i])
+      wait_final(t[i]);
   }
   /* then-callbacks run on pool threads after the end: wait for all. */
   {
@@ -341,8 +357,10 @@ TEST(queued_jobs_respect_priorities) {
   errand_task_release(busy);
   /* One worker runs them one by one: the end order is the run order. */
   for (i = 0; i < 9; i++)
-    if (!CHECK_EQ_INT(atomic_load(&order[i]), want[i])) break;
-  for (i = 0; i < 9; i++) errand_task_release(t[i]);
+    if (!CHECK_EQ_INT(atomic_load(&order[i]), want[i]))
+      break;
+  for (i = 0; i < 9; i++)
+    errand_task_release(t[i]);
   CHECK_OK(errand_procpool_destroy(pool));
   CHECK_OK(errand_runtime_destroy(rt));
 }
@@ -361,7 +379,8 @@ TEST(queue_time_is_not_run_time) {
   o.pool = pool;
   busy = start_job(rt, "sleep", "{\"ms\":800}", &o);
   REQUIRE(busy);
-  while (pid_of(busy) == 0) check_sleep_ms(2);
+  while (pid_of(busy) == 0)
+    check_sleep_ms(2);
   o.post.run_timeout_ms = 400;
   t = start_job(rt, "add", "[1,2]", &o);
   if (t) {
@@ -393,7 +412,8 @@ TEST(cancel_a_queued_job) {
   o.pool = pool;
   busy = start_job(rt, "sleep", "{\"ms\":400}", &o);
   REQUIRE(busy);
-  while ((busy_pid = pid_of(busy)) == 0) check_sleep_ms(2);
+  while ((busy_pid = pid_of(busy)) == 0)
+    check_sleep_ms(2);
   t = start_job(rt, "pid", "[]", &o);
   if (t) {
     CHECK_OK(errand_task_cancel(t));
@@ -409,6 +429,51 @@ TEST(cancel_a_queued_job) {
   errand_task_release(busy);
   CHECK_EQ_INT(run_pid(rt, ERRAND_JOB_WORKER, pool), busy_pid);
   CHECK_OK(errand_procpool_destroy(pool));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+/* A job started from inside a task, with a worker of the runtime idle, is
+ * handed to the pool on the starting thread: the task stays the current
+ * one there and can wait for the job. */
+typedef struct {
+  errand_procpool *pool;
+  errand_runtime *rt;
+  int same_current;
+  int pid;
+} nested_ctx;
+
+static int start_from_task(errand_task *self, void *arg) {
+  nested_ctx *c = arg;
+  errand_job_options o = job_opts(ERRAND_JOB_WORKER);
+  errand_task *t = NULL;
+  o.pool = c->pool;
+  if (errand_job_start(c->rt, jc_jobs, "pid", "[]", &o, &t) != 0)
+    return ERRAND_E_FAILED;
+  c->same_current = errand_task_current() == self;
+  if (errand_wait(t, 20000) == 0 &&
+      status_of(t) == ERRAND_STATUS_RAN_TO_COMPLETION)
+    c->pid = atoi(result_of(t));
+  errand_task_release(t);
+  return 0;
+}
+
+TEST(a_job_started_from_a_task_leaves_that_task_current) {
+  errand_runtime *rt = rt_new(2);
+  errand_procpool_options po = pool_opts(1, 1);
+  nested_ctx c = {0};
+  errand_task *outer = NULL;
+  REQUIRE(rt);
+  c.rt = rt;
+  c.pool = pool_with(rt, &po);
+  REQUIRE(c.pool);
+  REQUIRE(CHECK_OK(errand_post(rt, start_from_task, &c, NULL, &outer)));
+  if (wait_final(outer))
+    CHECK_EQ_INT(status_of(outer), ERRAND_STATUS_RAN_TO_COMPLETION);
+  CHECK_EQ_INT(c.same_current, 1);
+  CHECK(c.pid > 0);
+  CHECK_EQ_INT(run_pid(rt, ERRAND_JOB_WORKER, c.pool), c.pid);
+  errand_task_release(outer);
+  CHECK_OK(errand_procpool_destroy(c.pool));
   CHECK_OK(errand_runtime_destroy(rt));
 }
 

@@ -154,8 +154,8 @@ int errand_job_start(errand_runtime *rth, errand_jobs *jh, const char *name,
                                             : ERRAND_MODE_POOL;
   if (!po.name)
     po.name = name;
-  int rc =
-      errand__post_ext(rth, thread_main, r, &po, r, errand__jobrec_free, out);
+  int rc = errand__post_ext(rth, thread_main, r, &po, r, errand__jobrec_free,
+                            false, out);
   if (rc)
     errand__jobrec_free(r);
   return rc;

@@ -44,7 +44,8 @@ bool errand__loop_is_owner(errand__loop *l);
  * not called when the post fails: ext stays the caller's). */
 int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
                      const errand_post_options *opts, void *ext,
-                     void (*ext_free)(void *), errand_task **out);
+                     void (*ext_free)(void *), bool run_here,
+                     errand_task **out);
 /* For errand_post_options.on_event: checks event_loop, makes the
  * subscriber and has tg attach it to the task before it is scheduled.  0,
  * or the error to return.  A post that fails after it calls

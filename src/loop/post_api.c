@@ -7,12 +7,13 @@
 
 int errand_post(errand_runtime *h, errand_fn fn, void *arg,
                 const errand_post_options *opts, errand_task **out) {
-  return errand__post_ext(h, fn, arg, opts, NULL, NULL, out);
+  return errand__post_ext(h, fn, arg, opts, NULL, NULL, false, out);
 }
 
 int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
                      const errand_post_options *opts, void *ext,
-                     void (*ext_free)(void *), errand_task **out) {
+                     void (*ext_free)(void *), bool run_here,
+                     errand_task **out) {
   static const errand_post_options defaults;
   const errand_post_options *o = opts ? opts : &defaults;
   errand__signal_init();
@@ -24,7 +25,8 @@ int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
   errand__rt *rt;
   if ((rc = errand__rt_for_post(h, &rt)))
     return rc;
-  errand__post_target tg = {.ext = ext, .ext_free = ext_free};
+  errand__post_target tg = {
+      .ext = ext, .ext_free = ext_free, .run_here = run_here};
   if ((rc = errand__post_subscription(o, &tg)))
     return rc;
   errand__signal *s = NULL;
@@ -37,8 +39,8 @@ int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
     tg.signal = s;
     tg.signal_level = ld_acq(&s->level);
   }
-  rc = errand__task_post(rt, fn, arg, o, s || ext || o->on_event ? &tg : NULL,
-                         out);
+  rc = errand__task_post(rt, fn, arg, o,
+                         s || ext || run_here || o->on_event ? &tg : NULL, out);
   if (rc) {
     errand__post_subscription_drop(&tg);
     if (s)

@@ -1143,8 +1143,10 @@ int errand__proc_start(errand__rt *rt, errand__jobs *jobs, errand__jobrec *rec,
   po.mode = ERRAND_MODE_POOL;
   if (!po.name)
     po.name = rec->name;
+  /* job_fn only hands the job to the pool's queue: run it on this thread
+   * (run_here) rather than wake a pool thread for it. */
   rc = errand__post_ext(errand__handle_of(&errand__runtime_table, rt), job_fn,
-                        j, &po, rec, errand__jobrec_free, out);
+                        j, &po, rec, errand__jobrec_free, true, out);
   if (rc)
     rec->pj = NULL, errand__procjob_free(j);
   return rc;

@@ -82,6 +82,10 @@ errand__sched *errand__sched_of(errand__worker *w) { return w->s; }
 
 /* ---- waking ---- */
 
+bool errand__sched_has_idle(errand__sched *s) {
+  return ld_rlx(&s->nspinning) > 0 || ld_rlx(&s->nidle) > 0;
+}
+
 void errand__sched_notify(errand__sched *s, int n) {
   /* seq_cst fence: our node is published before we read nspinning and
    * nidle; pairs with the fence in idle_enter (see the file comment). */

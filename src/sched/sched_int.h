@@ -113,6 +113,9 @@ errand__worker *errand__sched_worker_current(void);
 void errand__sched_wake_all(errand__sched *s);
 /* True on any thread errand started for s (worker or dedicated). */
 bool errand__sched_is_own_thread(errand__sched *s);
+/* True when some worker is idle (parked or spinning) right now: a task
+ * posted now would start at once.  A hint: it may change the next moment. */
+bool errand__sched_has_idle(errand__sched *s);
 
 /* ---- helping while waiting ---- */
 /* One attempt to find a node for w (newest local first when lifo). */

@@ -117,7 +117,8 @@ static int timers_needed(const errand_post_options *o) {
 /* Hands a built task to the scheduler: cannot fail except for a dedicated
  * thread that cannot start, which faults the task. */
 static void schedule(errand__rt *rt, errand__task *t,
-                     const errand_post_options *o, uint64_t now) {
+                     const errand_post_options *o, uint64_t now,
+                     bool run_here) {
   if (!now && (o->queue_timeout_ms || o->delay_ms))
     now = errand__now_ns();
   bool hooked = t->aux && (t->aux->signal || t->aux->loop);
@@ -166,6 +167,12 @@ static void schedule(errand__rt *rt, errand__task *t,
                                  "could not start a dedicated thread");
       errand__task_unref(t); /* RUN */
     }
+    return;
+  }
+  /* Only when a worker is idle, i.e. when the task would start at once
+   * anyway: with every worker busy it waits its turn like any task. */
+  if (run_here && errand__sched_has_idle(rt->sched)) {
+    errand__task_run_node(rt, &t->node); /* takes RUN */
     return;
   }
   errand__sched_submit(rt->sched, &t->node, st_level(ld_rlx(&t->state)), false);
@@ -234,7 +241,7 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
     tg->before(t, tg->before_ctx);
   if (out)
     *out = errand__task_handle(t);
-  schedule(rt, t, o, 0);
+  schedule(rt, t, o, 0, tg && tg->run_here);
   return 0;
 }
 
@@ -250,7 +257,7 @@ errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
 
 void errand__internal_schedule(errand__task *t) {
   static const errand_post_options defaults;
-  schedule(t->rt, t, &defaults, 0);
+  schedule(t->rt, t, &defaults, 0, false);
 }
 
 void errand__internal_discard(errand__task *t) { unbuild(t); }
@@ -319,7 +326,7 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
             errand__task_timer_fired, t, TIMER_QUEUE, &t->aux->queue_timer);
       errand__task_mark_queued(t, false);
     } else {
-      schedule(rt, t, o, now);
+      schedule(rt, t, o, now, false);
     }
     t = next;
   }

@@ -205,6 +205,11 @@ typedef struct errand__post_target {
   /* Called once the task is built, before anything can run it. */
   void (*before)(errand__task *t, void *ctx);
   void *before_ctx;
+  /* Run it on the posting thread before the post returns, instead of
+   * queueing it, when it would start at once anyway (no delay, no signal,
+   * a pool task, and a worker idle).  For short hand-offs to another queue
+   * (process jobs): saves a pool thread's wake-up on the way. */
+  bool run_here;
 } errand__post_target;
 int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
                       const errand_post_options *o,
