@@ -593,9 +593,10 @@ static int child_main(int kind, long n) {
      * count was already past N (the fault fired in the scenario). */
     int not_reached = 0;
     long k;
-    if (kind == KIND_JSON)
+    if (kind == KIND_JSON) {
       not_reached = atomic_load(&json_count) < n;
-    else
+      atomic_store(&json_at, 0); /* disarmed: the fault fires once */
+    } else
       for (k = 0; k < n + 1 && !not_reached; k++)
         not_reached = errand__fault(kind);
     still_usable(procs);
