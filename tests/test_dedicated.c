@@ -4,20 +4,8 @@
  * and pool tasks keep running beside them; the thread goes when the task
  * ends.
  */
-#include <dirent.h>
-
 #include "helpers.h"
-
-static int count_threads(void) {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
+#include "probes.h"
 
 typedef struct ded {
   gate *g;
@@ -162,24 +150,24 @@ TEST(dedicated_thread_goes_away_when_its_task_ends) {
   CHECK_OK(errand_task_release(t[0]));
   /* Base: the fewest threads seen over a short while (the warm-up thread
    * may still be on its way out). */
-  base = count_threads();
+  base = probe_threads();
   for (i = 0; i < 40; i++) {
     int c;
     check_sleep_ms(5);
-    c = count_threads();
+    c = probe_threads();
     if (c < base) base = c;
   }
   REQUIRE(base > 0);
   o.mode = ERRAND_MODE_DEDICATED;
   for (i = 0; i < N; i++) REQUIRE_OK(errand_post(rt, gate_task, &g, &o, &t[i]));
   REQUIRE(check_wait_count(&g.started, N, CHECK_LONG_MS));
-  during = count_threads();
+  during = probe_threads();
   CHECK(during >= base + N);
   gate_open(&g);
   CHECK_OK(errand_wait_all(t, N, -1));
   /* The threads exit after the task is final; give them a moment. */
   end = check_now_ms() + CHECK_LONG_MS;
-  while (check_now_ms() < end && (after = count_threads()) > base)
+  while (check_now_ms() < end && (after = probe_threads()) > base)
     check_sleep_ms(5);
   CHECK(after <= base);
   for (i = 0; i < N; i++) CHECK_OK(errand_task_release(t[i]));

@@ -33,7 +33,6 @@
  * Each kind prints a "FAULT_FIGURES" line (sites found, runs, clear errors).
  */
 /* ERRAND_TEST_LABELS: fault */
-#include <dirent.h>
 #include <jansson.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -41,6 +40,7 @@
 
 #include "helpers.h"
 #include "platform/platform_int.h"
+#include "probes.h"
 
 extern char **environ;
 
@@ -488,64 +488,6 @@ static void *json_fault_malloc(size_t n) {
              : malloc(n);
 }
 
-static int count_entries(const char *path) {
-  DIR *d = opendir(path);
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
-
-/* Threads errand started that are still alive: errand names every thread
- * it starts "errand-..." (sanitizer runtimes start helper threads of their
- * own, so the total count is not a good measure). */
-static int count_errand_threads(void) {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], comm[64] = "";
-    FILE *f;
-    if (e->d_name[0] == '.') continue;
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
-    fclose(f);
-    if (strncmp(comm, "errand", 6) == 0) n++;
-  }
-  closedir(d);
-  return n;
-}
-
-static int live_children(void) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0, me = (int)getpid();
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[512];
-    FILE *f;
-    char *p, st;
-    int ppid;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
-    fclose(f);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2) continue;
-    if (ppid == me) n++;
-  }
-  closedir(d);
-  return n;
-}
-
 enum { KIND_ALLOC, KIND_THREAD, KIND_SPAWN, KIND_NOFILE, KIND_JSON, NKINDS };
 static const char *const kind_names[NKINDS] = {"alloc", "thread", "spawn",
                                                "nofile", "json"};
@@ -556,9 +498,9 @@ static const char *const kind_env[3] = {"ERRAND_FAIL_ALLOC",
 /* Exit: 0 the fault fired and all is well, 10 the fault was not reached
  * (and all is well), 1 a violation.  (ASan: 23 for a leak.) */
 static int child_main(int kind, long n) {
-  int fds0, th, fd, procs = 1;
+  int fds0, th, fd, ch, procs = 1;
   struct rlimit old;
-  fds0 = count_entries("/proc/self/fd") - 1;
+  fds0 = probe_fds();
   if (kind == KIND_JSON) {
     atomic_store(&json_at, n);
     json_set_alloc_funcs(json_fault_malloc, free);
@@ -577,11 +519,13 @@ static int child_main(int kind, long n) {
     setrlimit(RLIMIT_NOFILE, &old);
     still_usable(procs);
     json_set_alloc_funcs(malloc, free);
-    th = count_errand_threads();
-    fd = count_entries("/proc/self/fd") - 1;
+    th = probe_errand_threads();
+    fd = probe_fds();
     if (th != 0) VIOL("%d errand threads left", th);
     if (fd != fds0) VIOL("%d descriptors left, %d at start", fd, fds0);
-    if (live_children() != 0) VIOL("%d child processes left", live_children());
+    ch = probe_children(PROBE_ANY, NULL, 0);
+    if (ch != 0)
+      VIOL("%d child processes left", ch);
     fprintf(stderr, "fault child: clear errors %d\n", clear_errors);
     return bad ? 1 : reached ? 0 : 10;
   }
@@ -603,13 +547,15 @@ static int child_main(int kind, long n) {
     json_set_alloc_funcs(malloc, free);
     {
       int64_t end = check_now_ms() + 5000;
-      while ((th = count_errand_threads()) != 0 && check_now_ms() < end)
+      while ((th = probe_errand_threads()) != 0 && check_now_ms() < end)
         check_sleep_ms(2);
     }
-    fd = count_entries("/proc/self/fd") - 1;
+    fd = probe_fds();
     if (th != 0) VIOL("%d errand threads left", th);
     if (fd != fds0) VIOL("%d descriptors left, %d at start", fd, fds0);
-    if (live_children() != 0) VIOL("%d child processes left", live_children());
+    ch = probe_children(PROBE_ANY, NULL, 0);
+    if (ch != 0)
+      VIOL("%d child processes left", ch);
     fprintf(stderr, "fault child: clear errors %d%s\n", clear_errors,
             not_reached ? " (fault not reached)" : "");
     return bad ? 1 : not_reached ? 10 : 0;

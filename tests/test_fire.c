@@ -19,13 +19,13 @@
  * the OS's).  Prints a "FIRE_FIGURES" line for docs/reliability.md.
  */
 /* ERRAND_TEST_LABELS: fire */
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
+#include "probes.h"
 
 /* ------------------------------------------------------------------------ */
 /* Misbehaving handlers                                                      */
@@ -240,41 +240,6 @@ static void registry(void) {
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
 /* ------------------------------------------------------------------------ */
-
-static int children_of_me(int *pids, int max) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0, me = (int)getpid();
-  if (!d) return 0;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[512];
-    FILE *f;
-    char *p, st;
-    int ppid;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
-    fclose(f);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2) continue;
-    if (ppid == me && st != 'Z' && n < max) pids[n++] = atoi(e->d_name);
-  }
-  closedir(d);
-  return n;
-}
-
-static int count_fds_now(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n - 1;
-}
 
 static errand_job_options jopts(errand_job_mode m, errand_procpool *pool) {
   errand_job_options o;
@@ -560,7 +525,7 @@ static void *killer_main(void *arg) {
     } else {
       /* Any worker process of ours: idle, busy or still starting. */
       int pids[64];
-      int n = children_of_me(pids, 64);
+      int n = probe_children(PROBE_LIVE, pids, 64);
       if (n > 0) {
         int pid = pids[check_rng_below(&k->g, (uint64_t)n)];
         killer_add(k, pid);
@@ -585,7 +550,7 @@ TEST(mixed_jobs_under_fire) {
   int64_t t0 = check_now_ms();
   if (n < 60) n = 60;
   REQUIRE(rt);
-  fd0 = count_fds_now();
+  fd0 = probe_fds();
   pool = new_pool(rt, 2, 4);
   REQUIRE(pool);
   jobs = (fjob *)calloc((size_t)n, sizeof *jobs);
@@ -753,10 +718,10 @@ TEST(mixed_jobs_under_fire) {
   {
     int pids[8];
     int64_t end = check_now_ms() + 5000;
-    while (children_of_me(pids, 8) > 0 && check_now_ms() < end)
+    while (probe_children(PROBE_LIVE, pids, 8) > 0 && check_now_ms() < end)
       check_sleep_ms(10);
-    CHECK_EQ_INT(children_of_me(pids, 8), 0);
-    CHECK_EQ_INT(count_fds_now(), fd0);
+    CHECK_EQ_INT(probe_children(PROBE_LIVE, pids, 8), 0);
+    CHECK_EQ_INT(probe_fds(), fd0);
   }
   pthread_mutex_destroy(&k.mu);
 }

@@ -39,7 +39,6 @@
 #ifndef ERRAND_TEST_JOB_COMMON_H
 #define ERRAND_TEST_JOB_COMMON_H
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -47,6 +46,7 @@
 #include <sys/wait.h>
 
 #include "helpers.h"
+#include "probes.h"
 
 extern char **environ;
 
@@ -483,18 +483,6 @@ static inline void ev_log_init(ev_log *l) {
 /* Processes and descriptors                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* Open descriptors of this process (not counting the one used to count). */
-static inline int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n - 1;
-}
-
 /* 1 if pid exists (zombies included). */
 static inline int pid_exists(int pid) {
   return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
@@ -524,56 +512,6 @@ static inline int wait_pid_gone(int pid, int64_t timeout_ms) {
     check_sleep_ms(5);
   }
   return 1;
-}
-
-/* Direct children of this process that are zombies right now. */
-static inline int count_zombie_children(void) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0, me = (int)getpid();
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[512];
-    FILE *f;
-    char *p, st;
-    int ppid;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
-    fclose(f);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2) continue;
-    if (ppid == me && st == 'Z') n++;
-  }
-  closedir(d);
-  return n;
-}
-
-/* Live (non-zombie) direct children of this process. */
-static inline int count_live_children(void) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0, me = (int)getpid();
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[512];
-    FILE *f;
-    char *p, st;
-    int ppid;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
-    fclose(f);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2) continue;
-    if (ppid == me && st != 'Z') n++;
-  }
-  closedir(d);
-  return n;
 }
 
 /* The timer module (examples/jobs/timer.c), built as

@@ -321,7 +321,7 @@ TEST(no_zombies_no_leaked_fds_and_the_hosts_child_is_its_own) {
   pid_t mine;
   errand_runtime *rt;
   errand_procpool *pool;
-  fds_before = count_fds();
+  fds_before = probe_fds();
   mine = fork();
   REQUIRE(mine >= 0);
   if (mine == 0) {
@@ -354,12 +354,12 @@ TEST(no_zombies_no_leaked_fds_and_the_hosts_child_is_its_own) {
     CHECK_OK(errand_runtime_destroy(rt));
   }
   /* Every worker is gone and reaped: the only child left is ours. */
-  CHECK_EQ_INT(count_zombie_children(), 0);
-  CHECK_EQ_INT(count_live_children(), 1);
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 1);
   CHECK_EQ_INT(kill(mine, SIGTERM), 0);
   CHECK_EQ_INT(waitpid(mine, &status, 0), mine);
   CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
-  fds_after = count_fds();
+  fds_after = probe_fds();
   CHECK_EQ_INT(fds_after, fds_before);
 }
 
@@ -371,7 +371,7 @@ TEST(shutdown_kills_and_reaps_every_worker) {
   errand_task *t[6];
   int pids[6], i, fds_before;
   REQUIRE(rt);
-  fds_before = count_fds();
+  fds_before = probe_fds();
   pool = new_pool(rt, 2, 3, 200);
   REQUIRE(pool);
   for (i = 0; i < 6; i++) {
@@ -411,9 +411,9 @@ TEST(shutdown_kills_and_reaps_every_worker) {
     CHECK(!pid_exists(pids[i]));
     errand_task_release(t[i]);
   }
-  CHECK_EQ_INT(count_zombie_children(), 0);
-  CHECK_EQ_INT(count_live_children(), 0);
-  CHECK_EQ_INT(count_fds(), fds_before);
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_fds(), fds_before);
 }
 
 JOB_TEST_MAIN()

@@ -133,7 +133,7 @@ TEST(mixed_thousand_jobs_with_ten_percent_of_each_crash) {
   uint64_t seed = check_seed("crash mix");
   if (n < 100) n = 100;
   printf("  %d jobs\n", n);
-  fds_before = count_fds();
+  fds_before = probe_fds();
   rt = rt_new(2);
   REQUIRE(rt);
   pool = new_pool(rt, 2, 4);
@@ -221,9 +221,9 @@ TEST(mixed_thousand_jobs_with_ten_percent_of_each_crash) {
   }
   CHECK_OK(errand_procpool_destroy(pool));
   CHECK_OK(errand_runtime_destroy(rt));
-  CHECK_EQ_INT(count_zombie_children(), 0);
-  CHECK_EQ_INT(count_live_children(), 0);
-  CHECK_EQ_INT(count_fds(), fds_before);
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_fds(), fds_before);
   free(t);
   free(kind);
 }

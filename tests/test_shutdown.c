@@ -3,23 +3,8 @@
  * deadline; after destroy no thread and no descriptor is left (memory is
  * checked by running this file under valgrind / LeakSanitizer).
  */
-#include <dirent.h>
-
 #include "helpers.h"
-
-static int count_dir(const char *path) {
-  DIR *d = opendir(path);
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
-
-static int count_threads(void) { return count_dir("/proc/self/task"); }
-static int count_fds(void) { return count_dir("/proc/self/fd"); }
+#include "probes.h"
 
 typedef struct rec {
   atomic_int ran;
@@ -364,31 +349,31 @@ static void exercise(errand_runtime *rt, int cancel_mode) {
 
 TEST(no_thread_or_descriptor_left_after_destroy) {
   int rounds = check_iters(10), r;
-  int threads0 = count_threads(), fds0 = count_fds();
+  int threads0 = probe_threads(), fds0 = probe_fds();
   REQUIRE(threads0 > 0 && fds0 > 0);
   for (r = 0; r < rounds && !check_failed(); r++) {
     errand_runtime *rt = rt_new(r % 2 ? 4 : 1);
     REQUIRE(rt);
-    CHECK(count_threads() > threads0);
+    CHECK(probe_threads() > threads0);
     exercise(rt, r % 2);
     CHECK_OK(errand_runtime_destroy(rt));
     /* destroy joins every thread errand started: equal right away. */
-    CHECK_EQ_INT(count_threads(), threads0);
-    CHECK_EQ_INT(count_fds(), fds0);
+    CHECK_EQ_INT(probe_threads(), threads0);
+    CHECK_EQ_INT(probe_fds(), fds0);
   }
 }
 
 TEST(create_destroy_cycles_leave_nothing) {
   int rounds = check_iters(50), r;
-  int threads0 = count_threads(), fds0 = count_fds();
+  int threads0 = probe_threads(), fds0 = probe_fds();
   for (r = 0; r < rounds && !check_failed(); r++) {
     errand_runtime *rt = rt_new(1 + r % 4);
     REQUIRE(rt);
     if (r % 2) CHECK_OK(errand_post(rt, noop_task, NULL, NULL, NULL));
     CHECK_OK(errand_runtime_destroy(rt));
   }
-  CHECK_EQ_INT(count_threads(), threads0);
-  CHECK_EQ_INT(count_fds(), fds0);
+  CHECK_EQ_INT(probe_threads(), threads0);
+  CHECK_EQ_INT(probe_fds(), fds0);
 }
 
 /* Two runtimes side by side are independent. */

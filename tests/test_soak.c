@@ -36,12 +36,12 @@
  * status, events, callbacks, violations) that scripts/soak sums up.
  */
 /* ERRAND_TEST_LABELS: soak */
-#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
+#include "probes.h"
 
 /* ------------------------------------------------------------------------ */
 /* Figures                                                                   */
@@ -1052,66 +1052,9 @@ static void *owner_main(void *arg) {
 /* Leak probes                                                               */
 /* ------------------------------------------------------------------------ */
 
-static int count_dir(const char *path) {
-  DIR *d = opendir(path);
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
-
-/* Threads errand started that are still alive: errand names every thread
- * it starts "errand-..." (sanitizer runtimes start helper threads of their
- * own, so the total count is not a good measure). */
-static int count_threads(void) {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], comm[64] = "";
-    FILE *f;
-    if (e->d_name[0] == '.') continue;
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
-    fclose(f);
-    if (strncmp(comm, "errand", 6) == 0) n++;
-  }
-  closedir(d);
-  return n;
-}
-
-static int count_fds_now(void) { return count_dir("/proc/self/fd") - 1; }
-
-/* Direct children of this process (live or zombie). */
-static int count_children(void) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0, me = (int)getpid();
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[512];
-    FILE *f;
-    char *p, st;
-    int ppid;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    f = fopen(path, "re");
-    if (!f) continue;
-    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
-    fclose(f);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2) continue;
-    if (ppid == me) n++;
-  }
-  closedir(d);
-  return n;
-}
+/* Direct children of this process, live or zombie (settle() wants a
+ * function of no arguments). */
+static int count_children(void) { return probe_children(PROBE_ANY, NULL, 0); }
 
 /* Polls (bounded) until f() == want; returns the last value. */
 static int settle(int (*f)(void), int want, int64_t ms) {
@@ -1304,7 +1247,7 @@ static void run_round(int mode, uint64_t seed, int rno, int64_t until_ms) {
   pthread_t waiter;
   errand_runtime_options ro;
   int nthreads, i, rc;
-  int th0 = count_threads(), fd0 = count_fds_now(), ch0 = count_children();
+  int th0 = probe_errand_threads(), fd0 = probe_fds(), ch0 = count_children();
   int64_t round_ms;
 
   memset(&rd, 0, sizeof rd);
@@ -1479,8 +1422,8 @@ static void run_round(int mode, uint64_t seed, int rno, int64_t until_ms) {
 
   /* Leaks: threads, descriptors, processes. */
   {
-    int th = settle(count_threads, th0, 5000);
-    int fd = settle(count_fds_now, fd0, 5000);
+    int th = settle(probe_errand_threads, th0, 5000);
+    int fd = settle(probe_fds, fd0, 5000);
     int ch = settle(count_children, ch0, 5000);
     if (th != th0) VIOLATION("round %d: %d threads, %d before", rno, th, th0);
     if (fd != fd0) VIOLATION("round %d: %d descriptors, %d before", rno, fd, fd0);

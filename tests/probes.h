@@ -1,0 +1,124 @@
+/*
+ * probes.h — leak probes shared by the tests (header only; everything is
+ * static inline so an unused probe costs nothing).
+ *
+ * Many tests check that errand leaves nothing behind — threads, descriptors,
+ * child processes — by reading /proc (Linux) before and after and comparing
+ * the counts.  This is the one copy of those readers.
+ */
+#ifndef ERRAND_TEST_PROBES_H
+#define ERRAND_TEST_PROBES_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Entries of the directory `path` whose names do not start with '.', or -1
+ * if it cannot be read. */
+static inline int probe_count_dir(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
+}
+
+/* Open descriptors of this process, not counting the one used to count;
+ * -1 if /proc/self/fd cannot be read. */
+static inline int probe_fds(void) {
+  int n = probe_count_dir("/proc/self/fd");
+  return n < 0 ? -1 : n - 1;
+}
+
+/* All threads of this process (sanitizer helper threads included), or -1. */
+static inline int probe_threads(void) {
+  return probe_count_dir("/proc/self/task");
+}
+
+/* Threads errand started that are still alive, or -1: errand names every
+ * thread it starts "errand-..." (sanitizer runtimes start helper threads of
+ * their own, so the total count is not a good measure there). */
+static inline int probe_errand_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL) {
+    char path[300], comm[64] = "";
+    FILE *f;
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    f = fopen(path, "re");
+    if (!f)
+      continue;
+    if (!fgets(comm, sizeof comm, f))
+      comm[0] = 0;
+    fclose(f);
+    if (strncmp(comm, "errand", 6) == 0)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Which direct children probe_children counts. */
+enum {
+  PROBE_ANY,   /* live or zombie */
+  PROBE_LIVE,  /* not a zombie */
+  PROBE_ZOMBIE /* a zombie (ended, not reaped yet) */
+};
+
+/* Direct children of this process in the state `which` (PROBE_*) right now,
+ * or -1 if /proc cannot be read.  With pids == NULL, max is ignored and the
+ * result is how many there are.  With pids != NULL, the pids of the first
+ * `max` found are stored in pids and the result is how many were stored
+ * (at most max), so pids[0 .. result-1] are all valid. */
+static inline int probe_children(int which, int *pids, int max) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  int n = 0, me = (int)getpid();
+  if (!d)
+    return -1;
+  while ((pids == NULL || n < max) && (e = readdir(d)) != NULL) {
+    char path[300], buf[512];
+    FILE *f;
+    char *p, st;
+    int ppid;
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    f = fopen(path, "re");
+    if (!f)
+      continue;
+    if (!fgets(buf, sizeof buf, f))
+      buf[0] = 0;
+    fclose(f);
+    /* "pid (comm) S ppid ...": comm may hold spaces and ')', so parse from
+     * the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2)
+      continue;
+    if (ppid != me)
+      continue;
+    if (which == PROBE_LIVE && st == 'Z')
+      continue;
+    if (which == PROBE_ZOMBIE && st != 'Z')
+      continue;
+    if (pids)
+      pids[n] = (int)strtol(e->d_name, NULL, 10);
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+#endif
