@@ -3,21 +3,15 @@
  * registry over the protocol socket (docs/protocol.md).
  *
  * Two threads: the main thread runs one handler at a time; a reader thread
- * reads the socket while a handler runs, so a CANCEL reaches it (through
- * errand_job_is_canceled / errand_job_sleep) and PINGs are answered.  The
- * socket has one reader at a time: while the worker is idle the main
- * thread reads it itself, so a RUN starts its handler without a thread
- * hand-off on the way; it hands the socket to the reader thread as the
- * handler starts, and asks for it back (through an eventfd the reader
- * polls) when the job is done.  End of file on the socket means the host
- * is gone: exit.
+ * keeps reading the socket meanwhile, so a CANCEL reaches a running handler
+ * (through errand_job_is_canceled / errand_job_sleep) and PINGs are
+ * answered.  End of file on the socket means the host is gone: exit.
  */
 #include "proc/proc_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,16 +21,11 @@
 
 struct errand__wjob {
   int fd;
-  int ask_fd;          /* eventfd: the main thread wants the socket back */
   pthread_mutex_t wmu; /* one frame at a time on the socket */
   pthread_mutex_t mu;
-  pthread_cond_t cv;  /* the main thread and sleeping handlers wait here */
-  pthread_cond_t rcv; /* the reader thread waits here for the socket */
-  errand__buf in;     /* bytes read, owned by whoever holds the socket */
-  bool main_reads;    /* the socket is the main thread's (it is idle) */
-  bool asked;         /* the main thread asked for it back */
-  uint64_t cur;       /* running job id, 0 when idle */
-  bool canceled;      /* for cur */
+  pthread_cond_t cv;
+  uint64_t cur;  /* running job id, 0 when idle */
+  bool canceled; /* for cur */
   bool bye;
   bool has_run;
   bool run_canceled; /* a CANCEL for the RUN not yet started */
@@ -81,96 +70,67 @@ static int send_json(struct errand__wjob *w, uint8_t type, uint64_t id,
   return rc;
 }
 
-/* One frame from the host, on whichever thread holds the socket. */
-static void on_host_frame(struct errand__wjob *w, const errand__frame *f) {
-  pthread_mutex_lock(&w->mu);
-  switch (f->type) {
-  case ERRAND__F_RUN:
-    if (w->has_run || w->cur || f->id == 0) {
-      pthread_mutex_unlock(&w->mu);
-      fprintf(stderr, "errand worker: RUN while busy\n");
-      _exit(2);
-    }
-    w->run_payload = errand__malloc(f->len + 1);
-    if (!w->run_payload)
-      _exit(3);
-    memcpy(w->run_payload, f->payload, f->len);
-    w->run_payload[f->len] = '\0';
-    w->run_len = f->len;
-    w->run_id = f->id;
-    w->run_canceled = false;
-    w->has_run = true;
-    pthread_cond_broadcast(&w->cv);
-    break;
-  case ERRAND__F_CANCEL:
-    if (f->id && f->id == w->cur) {
-      w->canceled = true;
-      pthread_cond_broadcast(&w->cv);
-    } else if (f->id && w->has_run && f->id == w->run_id) {
-      w->run_canceled = true; /* came in the same read as its RUN */
-    }
-    break;
-  case ERRAND__F_BYE:
-    w->bye = true;
-    pthread_cond_broadcast(&w->cv);
-    break;
-  default:
-    break;
-  }
-  pthread_mutex_unlock(&w->mu);
-  if (f->type == ERRAND__F_PING)
-    send_frame(w, ERRAND__F_PONG, 0, NULL, 0);
-}
-
-/* One read from the socket and every whole frame in it.  Only the holder
- * of the socket calls it. */
-static void read_some(struct errand__wjob *w) {
-  if (errand__buf_reserve(&w->in, 65536))
-    _exit(3);
-  ssize_t k = read(w->fd, w->in.data + w->in.len, 65536);
-  if (k < 0 && errno == EINTR)
-    return;
-  if (k <= 0)
-    _exit(0); /* the host is gone */
-  w->in.len += (size_t)k;
-  errand__frame f;
-  const char *why = "";
-  int r;
-  while ((r = errand__frame_next(&w->in, ERRAND__WORKER_ACCEPTS,
-                                 ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
-         ERRAND__FRAME_OK)
-    on_host_frame(w, &f);
-  if (r == ERRAND__FRAME_BAD) {
-    fprintf(stderr, "errand worker: bad frame from the host: %s\n", why);
-    _exit(2);
-  }
-  errand__buf_compact(&w->in);
-}
-
 static void *reader(void *arg) {
   struct errand__wjob *w = arg;
+  errand__buf in = {0};
   for (;;) {
-    pthread_mutex_lock(&w->mu);
-    while (w->main_reads)
-      pthread_cond_wait(&w->rcv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-    struct pollfd pf[2] = {{.fd = w->fd, .events = POLLIN},
-                           {.fd = w->ask_fd, .events = POLLIN}};
-    if (poll(pf, 2, -1) < 0)
-      continue; /* EINTR */
-    if (pf[1].revents) {
-      errand__wakefd_drain(w->ask_fd);
+    if (errand__buf_reserve(&in, 65536))
+      _exit(3);
+    ssize_t k = read(w->fd, in.data + in.len, 65536);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      _exit(0); /* the host is gone */
+    in.len += (size_t)k;
+    errand__frame f;
+    const char *why = "";
+    int r;
+    while ((r = errand__frame_next(&in, ERRAND__WORKER_ACCEPTS,
+                                   ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
+           ERRAND__FRAME_OK) {
       pthread_mutex_lock(&w->mu);
-      if (w->asked) { /* else a late ask, from before a RUN we read */
-        w->asked = false;
-        w->main_reads = true;
+      switch (f.type) {
+      case ERRAND__F_RUN:
+        if (w->has_run || w->cur || f.id == 0) {
+          pthread_mutex_unlock(&w->mu);
+          fprintf(stderr, "errand worker: RUN while busy\n");
+          _exit(2);
+        }
+        w->run_payload = errand__malloc(f.len + 1);
+        if (!w->run_payload)
+          _exit(3);
+        memcpy(w->run_payload, f.payload, f.len);
+        w->run_payload[f.len] = '\0';
+        w->run_len = f.len;
+        w->run_id = f.id;
+        w->run_canceled = false;
+        w->has_run = true;
         pthread_cond_broadcast(&w->cv);
+        break;
+      case ERRAND__F_CANCEL:
+        if (f.id && f.id == w->cur) {
+          w->canceled = true;
+          pthread_cond_broadcast(&w->cv);
+        } else if (f.id && w->has_run && f.id == w->run_id) {
+          w->run_canceled = true; /* the main thread has not taken it yet */
+        }
+        break;
+      case ERRAND__F_BYE:
+        w->bye = true;
+        pthread_cond_broadcast(&w->cv);
+        break;
+      default:
+        break;
       }
       pthread_mutex_unlock(&w->mu);
-      continue;
+      if (f.type == ERRAND__F_PING)
+        send_frame(w, ERRAND__F_PONG, 0, NULL, 0);
     }
-    if (pf[0].revents)
-      read_some(w);
+    if (r == ERRAND__FRAME_BAD) {
+      fprintf(stderr, "errand worker: bad frame from the host: %s\n", why);
+      _exit(2);
+    }
+    errand__buf_compact(&in);
   }
   return NULL;
 }
@@ -259,13 +219,9 @@ int errand_worker_main(errand_jobs *jh) {
   signal(SIGPIPE, SIG_IGN);
   static struct errand__wjob w;
   w.fd = (int)fd;
-  w.main_reads = true;
   pthread_mutex_init(&w.wmu, NULL);
   pthread_mutex_init(&w.mu, NULL);
   pthread_cond_init(&w.cv, NULL);
-  pthread_cond_init(&w.rcv, NULL);
-  if ((w.ask_fd = errand__wakefd_open()) < 0)
-    _exit(3);
   if (send_json(&w, ERRAND__F_HELLO, 0,
                 json_pack("{s:i,s:i}", "protocol", ERRAND__PROTOCOL_VERSION,
                           "pid", (int)getpid())))
@@ -275,23 +231,13 @@ int errand_worker_main(errand_jobs *jh) {
     _exit(3);
   for (;;) {
     pthread_mutex_lock(&w.mu);
-    while (!w.has_run && !w.bye && !w.main_reads) {
-      if (!w.asked) {
-        w.asked = true;
-        errand__wakefd_signal(w.ask_fd);
-      }
+    while (!w.has_run && !w.bye)
       pthread_cond_wait(&w.cv, &w.mu);
-    }
     if (w.bye) {
       pthread_mutex_unlock(&w.mu);
       fflush(stdout);
       fflush(stderr);
       _exit(0);
-    }
-    if (!w.has_run) { /* idle, with the socket: read it here */
-      pthread_mutex_unlock(&w.mu);
-      read_some(&w);
-      continue;
     }
     uint64_t id = w.run_id;
     char *payload = w.run_payload;
@@ -300,11 +246,6 @@ int errand_worker_main(errand_jobs *jh) {
     w.has_run = false;
     w.cur = id;
     w.canceled = w.run_canceled;
-    w.asked = false;
-    if (w.main_reads) { /* the reader watches the socket while it runs */
-      w.main_reads = false;
-      pthread_cond_signal(&w.rcv);
-    }
     pthread_mutex_unlock(&w.mu);
     run_one(&w, jobs, index, id, payload, len);
     free(payload);
