@@ -767,7 +767,10 @@ static void *supervisor(void *arg) {
      * that the dispatch below must see, before we sleep again. */
     for (pworker *w = p->workers, *next; w; w = next) {
       next = w->next;
-      check_exit(w);
+      /* A worker with a pidfd says it exited through epoll (TAG_PIDFD):
+       * no waitpid per worker on every turn of this loop. */
+      if (w->c.pidfd < 0)
+        check_exit(w);
       if (w->exited)
         bury(p, w, stopping);
     }
