@@ -141,6 +141,9 @@ errand__parker *errand__parker_self(void);
 /* Sleeps until unparked or until deadline_ns (0 = no deadline; absolute
  * errand__now_ns time).  Consumes one notification. */
 void errand__park(errand__parker *p, uint64_t deadline_ns);
+/* errand__park after spinning up to `rounds` pauses for a notification
+ * first: for waits whose wake-up is often only microseconds away. */
+void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds);
 void errand__unpark(errand__parker *p);
 
 /* timeout_ms (negative forever, 0 poll) -> absolute deadline or 0 for

@@ -55,6 +55,16 @@ void errand__park(errand__parker *p, uint64_t deadline_ns) {
   atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
 }
 
+void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds) {
+  for (int i = 0; i < rounds; i++) {
+    if ((i & 15) == 15 &&
+        atomic_load_explicit(&p->state, memory_order_relaxed) == NOTIFIED)
+      break;
+    errand__cpu_relax();
+  }
+  errand__park(p, deadline_ns);
+}
+
 void errand__unpark(errand__parker *p) {
   /* release: pairs with the acquire in errand__park. */
   if (atomic_exchange_explicit(&p->state, NOTIFIED, memory_order_release) ==

@@ -16,6 +16,8 @@
  * stack use when waits nest inside helped tasks. */
 #define MAX_HELP_DEPTH 200
 #define MAX_CANCEL_CHAIN 8
+/* ~25-50 us of pause instructions on current x86 CPUs. */
+#define WAIT_SPIN_ROUNDS 1024
 
 static ERRAND__HOT_TLS int help_depth;
 
@@ -161,7 +163,10 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
       if (!dl || soon < dl)
         dl = soon;
     }
-    errand__park(parker, dl);
+    /* A thread outside the pool spins a little first: a result that is
+     * microseconds away (a process job's round trip) then costs it no
+     * sleep and wake-up.  Workers spin for work in their own loop. */
+    errand__park_spin(parker, dl, w ? 0 : WAIT_SPIN_ROUNDS);
     if (can_help)
       errand__sched_idle_leave(w);
   }
