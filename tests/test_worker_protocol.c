@@ -94,60 +94,53 @@ static void stop_worker(fake_host *h) {
   errand__buf_free(&h->in);
 }
 
-static int send_frames(fake_host *h, errand__buf *out) {
-  return CHECK_EQ_INT((int)write(h->sock, out->data, out->len), (int)out->len);
+/* Sends RUN(id, payload) and, when cancel_id is not 0, CANCEL(cancel_id)
+ * in the same write, so the worker reads them in one go; then the worker's
+ * answer for id into *f.  1 if one came within 10 s. */
+static int run_job(fake_host *h, uint64_t id, const char *payload,
+                   uint64_t cancel_id, errand__frame *f) {
+  errand__buf out = {0};
+  int ok = errand__frame_encode(&out, ERRAND__F_RUN, id, payload,
+                                strlen(payload)) == 0 &&
+           (!cancel_id || errand__frame_encode(&out, ERRAND__F_CANCEL,
+                                               cancel_id, NULL, 0) == 0);
+  ok = CHECK(ok) &&
+       CHECK_EQ_INT((int)write(h->sock, out.data, out.len), (int)out.len) &&
+       CHECK(next_frame(h, f, 10000)) && CHECK(f->id == id);
+  errand__buf_free(&out);
+  return ok;
+}
+
+/* Starts a worker and reads its HELLO. */
+static int start_and_greet(fake_host *h) {
+  errand__frame f;
+  return start_worker(h) && CHECK(next_frame(h, &f, 10000)) &&
+         CHECK_EQ_INT(f.type, ERRAND__F_HELLO);
 }
 
 TEST(a_cancel_in_the_same_write_as_its_run_reaches_the_job) {
   fake_host h;
   errand__frame f;
-  errand__buf out = {0};
-  const char run[] = "{\"name\":\"sleepy\",\"args\":[]}";
-  REQUIRE(start_worker(&h));
-  REQUIRE(next_frame(&h, &f, 10000));
-  CHECK_EQ_INT(f.type, ERRAND__F_HELLO);
-  /* Both frames in one write: the worker reads them in one go. */
-  REQUIRE(errand__frame_encode(&out, ERRAND__F_RUN, 7, run, strlen(run)) ==
-          0);
-  REQUIRE(errand__frame_encode(&out, ERRAND__F_CANCEL, 7, NULL, 0) == 0);
-  send_frames(&h, &out);
+  REQUIRE(start_and_greet(&h));
   /* A lost cancel would leave the handler asleep for 20 s. */
-  if (CHECK(next_frame(&h, &f, 10000))) {
+  if (run_job(&h, 7, "{\"name\":\"sleepy\",\"args\":[]}", 7, &f)) {
     CHECK_EQ_INT(f.type, ERRAND__F_ERROR);
-    CHECK(f.id == 7);
     CHECK(f.len > 0 && memmem(f.payload, f.len, "saw the cancel", 14));
   }
   /* The worker goes on serving. */
-  errand__buf_free(&out);
-  memset(&out, 0, sizeof out);
-  const char echo[] = "{\"name\":\"echo\",\"args\":[1]}";
-  REQUIRE(errand__frame_encode(&out, ERRAND__F_RUN, 8, echo, strlen(echo)) ==
-          0);
-  send_frames(&h, &out);
-  if (CHECK(next_frame(&h, &f, 10000))) {
+  if (run_job(&h, 8, "{\"name\":\"echo\",\"args\":[1]}", 0, &f)) {
     CHECK_EQ_INT(f.type, ERRAND__F_RESULT);
-    CHECK(f.id == 8 && f.len == 3 && memcmp(f.payload, "[1]", 3) == 0);
+    CHECK(f.len == 3 && memcmp(f.payload, "[1]", 3) == 0);
   }
-  errand__buf_free(&out);
   stop_worker(&h);
 }
 
 TEST(a_cancel_for_another_job_is_ignored) {
   fake_host h;
   errand__frame f;
-  errand__buf out = {0};
-  const char echo[] = "{\"name\":\"echo\",\"args\":{\"k\":2}}";
-  REQUIRE(start_worker(&h));
-  REQUIRE(next_frame(&h, &f, 10000));
-  REQUIRE(errand__frame_encode(&out, ERRAND__F_RUN, 9, echo, strlen(echo)) ==
-          0);
-  REQUIRE(errand__frame_encode(&out, ERRAND__F_CANCEL, 10, NULL, 0) == 0);
-  send_frames(&h, &out);
-  if (CHECK(next_frame(&h, &f, 10000))) {
+  REQUIRE(start_and_greet(&h));
+  if (run_job(&h, 9, "{\"name\":\"echo\",\"args\":{\"k\":2}}", 10, &f))
     CHECK_EQ_INT(f.type, ERRAND__F_RESULT);
-    CHECK(f.id == 9);
-  }
-  errand__buf_free(&out);
   stop_worker(&h);
 }
 
