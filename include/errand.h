@@ -380,9 +380,11 @@ ERRAND_EXPORT int errand_blocking_end(void);
 
 /* timeout_ms: 0 = poll, negative = forever.  From a pool worker, waiting
  * runs other queued work meanwhile (so fork-join works with one worker).
- * Any other thread spins for some tens of microseconds before it sleeps
- * (results that close cost no sleep and wake-up), so a thread that waits
- * uses at most that much CPU per wait beyond the checks themselves.
+ * In errand_wait any other thread spins up to some tens of microseconds
+ * before it sleeps (a result that close costs no sleep and wake-up); the
+ * spin shrinks for a thread whose results keep coming later than that, so
+ * a loop of long waits does not burn CPU.  wait_all and wait_any do not
+ * spin.
  * Inside a task that gets canceled, waits return E_CANCELED at once.
  * Returns 0 when the condition holds, else E_TIMEOUT / E_CANCELED /
  * E_INVALID / E_RELEASED. */

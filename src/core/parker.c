@@ -57,10 +57,10 @@ void errand__park(errand__parker *p, uint64_t deadline_ns) {
 
 void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds) {
   for (int i = 0; i < rounds; i++) {
+    errand__cpu_relax();
     if ((i & 15) == 15 &&
         atomic_load_explicit(&p->state, memory_order_relaxed) == NOTIFIED)
       break;
-    errand__cpu_relax();
   }
   errand__park(p, deadline_ns);
 }

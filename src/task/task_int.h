@@ -284,8 +284,9 @@ void errand__fire_cancel(errand__task *t);
 
 /* ---- waiting (wait.c) ---- */
 /* Parks the calling thread until one of ts is final, or deadline, or the
- * caller's own task is cancelled.  Helps run queued work on a worker. */
+ * caller's own task is cancelled.  Helps run queued work on a worker.
+ * spin: a thread outside the pool spins (adaptively) before parking. */
 int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
-                         bool poll, size_t *index);
+                         bool poll, bool spin, size_t *index);
 
 #endif

@@ -16,8 +16,19 @@
  * stack use when waits nest inside helped tasks. */
 #define MAX_HELP_DEPTH 200
 #define MAX_CANCEL_CHAIN 8
-/* ~25-50 us of pause instructions on current x86 CPUs. */
-#define WAIT_SPIN_ROUNDS 1024
+/* Pauses a thread outside the pool spins before it parks in errand_wait:
+ * at most ~45 us (the same as a pool worker spins for work), at least a
+ * microsecond or two. */
+#define WAIT_SPIN_MAX 2048
+#define WAIT_SPIN_MIN 32
+
+/* This thread's spin: doubled after a wait that ended within about what
+ * the longest spin covers (WAIT_SPIN_NEAR_NS), halved after a longer one,
+ * so a thread whose waits are long soon stops burning CPU on them and one
+ * whose results are close keeps catching them (and gets back to it after
+ * a few long waits, e.g. a worker process starting). */
+#define WAIT_SPIN_NEAR_NS 50000u
+static ERRAND__HOT_TLS int wait_spin = WAIT_SPIN_MAX;
 
 static ERRAND__HOT_TLS int help_depth;
 
@@ -56,7 +67,7 @@ static bool any_final(errand__task *const *ts, size_t n, size_t *index) {
 }
 
 int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
-                         bool poll, size_t *index) {
+                         bool poll, bool spin, size_t *index) {
   if (any_final(ts, n, index))
     return 0;
   if (poll)
@@ -163,10 +174,20 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
       if (!dl || soon < dl)
         dl = soon;
     }
-    /* A thread outside the pool spins a little first: a result that is
-     * microseconds away (a process job's round trip) then costs it no
-     * sleep and wake-up.  Workers spin for work in their own loop. */
-    errand__park_spin(parker, dl, w ? 0 : WAIT_SPIN_ROUNDS);
+    /* A thread outside the pool waiting for one task spins a little
+     * first: a result that is microseconds away (a process job's round
+     * trip) then costs it no sleep and wake-up.  Workers spin for work in
+     * their own loop. */
+    if (spin && !w) {
+      uint64_t t0 = errand__now_ns();
+      errand__park_spin(parker, dl, wait_spin);
+      if (errand__now_ns() - t0 < WAIT_SPIN_NEAR_NS)
+        wait_spin = wait_spin < WAIT_SPIN_MAX ? wait_spin * 2 : WAIT_SPIN_MAX;
+      else
+        wait_spin = wait_spin > WAIT_SPIN_MIN ? wait_spin / 2 : WAIT_SPIN_MIN;
+    } else {
+      errand__park(parker, dl);
+    }
     if (can_help)
       errand__sched_idle_leave(w);
   }
@@ -207,7 +228,7 @@ int errand_wait(errand_task *h, int64_t timeout_ms) {
   if (!t)
     return code;
   return errand__wait_any_rec(&t, 1, errand__deadline(timeout_ms),
-                              timeout_ms == 0, NULL);
+                              timeout_ms == 0, true, NULL);
 }
 
 int errand_wait_all(errand_task *const *tasks, size_t n, int64_t timeout_ms) {
@@ -223,7 +244,8 @@ int errand_wait_all(errand_task *const *tasks, size_t n, int64_t timeout_ms) {
   uint64_t deadline = errand__deadline(timeout_ms);
   /* All = each in turn: one listener at a time however many tasks. */
   for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = errand__wait_any_rec(&ts[i], 1, deadline, timeout_ms == 0, NULL);
+    rc =
+        errand__wait_any_rec(&ts[i], 1, deadline, timeout_ms == 0, false, NULL);
   if (ts != small)
     free(ts);
   return rc;
@@ -240,7 +262,7 @@ int errand_wait_any(errand_task *const *tasks, size_t n, int64_t timeout_ms,
   int rc = lookup_all(tasks, n, ts);
   if (rc == 0)
     rc = errand__wait_any_rec(ts, n, errand__deadline(timeout_ms),
-                              timeout_ms == 0, index);
+                              timeout_ms == 0, false, index);
   if (ts != small)
     free(ts);
   return rc;
