@@ -225,15 +225,20 @@ static int take_index(errand__pool *p) {
   return 0;
 }
 
-static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen) {
+/* NULL with why and *code (E_NOMEM or E_SYSTEM) when it cannot start. */
+static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
+                      int *code) {
+  *code = ERRAND_E_NOMEM;
   pworker *w = errand__calloc(1, sizeof *w);
   if (!w) {
     snprintf(why, whylen, "no memory for a worker");
     return NULL;
   }
   int index = p->oneshot ? 0 : take_index(p);
-  if (errand__spawn_worker((const char *const *)argv, index, &w->c, why,
-                           whylen) != 0) {
+  int err = errand__spawn_worker((const char *const *)argv, index, &w->c, why,
+                                 whylen);
+  if (err != 0) {
+    *code = err == ENOMEM ? ERRAND_E_NOMEM : ERRAND_E_SYSTEM;
     if (!p->oneshot)
       p->index_used[index] = false;
     free(w);
@@ -419,7 +424,8 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
 static void read_sock(errand__pool *p, pworker *w) {
   while (w->c.sock >= 0 && w->kill_stage < 2) {
     if (errand__buf_reserve(&w->in, 65536))
-      return protocol_error(p, w, "no memory for the worker's frames");
+      return kill_worker(p, w, SIGKILL, ERRAND_E_NOMEM,
+                         "no memory in the host for the worker's frames");
     ssize_t k = read(w->c.sock, w->in.data + w->in.len, 65536);
     if (k < 0 && errno == EINTR)
       continue;
@@ -634,14 +640,16 @@ static void dispatch(errand__pool *p) {
     }
     char **argv =
         want == p->argv ? p->argv : argv_copy((const char *const *)want);
-    char why[256];
-    pworker *w = (want && !argv) ? NULL : spawn(p, argv, why, sizeof why);
+    char why[256] = "no memory for the worker's command";
+    int code = ERRAND_E_NOMEM;
+    pworker *w =
+        (want && !argv) ? NULL : spawn(p, argv, why, sizeof why, &code);
     if (!w) {
       if (argv != p->argv)
         argv_free(argv);
       pop_locked(p, l);
       pthread_mutex_unlock(&p->mu);
-      end_job(j, ERRAND_E_SYSTEM, (want && !argv) ? "no memory" : why);
+      end_job(j, code, why);
       continue;
     }
     pthread_mutex_unlock(&p->mu);
@@ -751,7 +759,8 @@ static void keep_minimum(errand__pool *p) {
       alive++;
   while (alive++ < p->min) {
     char why[256];
-    if (!spawn(p, p->argv, why, sizeof why))
+    int code;
+    if (!spawn(p, p->argv, why, sizeof why, &code))
       break; /* jobs that need a worker will report it */
   }
 }
