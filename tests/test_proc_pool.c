@@ -42,6 +42,26 @@ static int wait_size(errand_procpool *p, int want, int64_t timeout_ms) {
   return 1;
 }
 
+/* Starts a "sleep" job of ms on the pool and returns once a worker runs
+ * it (pid in *pid when not NULL): the pool's one worker is then busy. */
+static errand_task *occupy_worker(errand_runtime *rt, errand_procpool *pool,
+                                  int ms, int *pid) {
+  errand_job_options o = job_opts(ERRAND_JOB_WORKER);
+  char args[32];
+  errand_task *busy;
+  int p;
+  o.pool = pool;
+  snprintf(args, sizeof args, "{\"ms\":%d}", ms);
+  busy = start_job(rt, "sleep", args, &o);
+  if (!busy)
+    return NULL;
+  while ((p = pid_of(busy)) == 0)
+    check_sleep_ms(2);
+  if (pid)
+    *pid = p;
+  return busy;
+}
+
 /* Runs "pid" in the given mode and returns the pid it reports. */
 static int run_pid(errand_runtime *rt, errand_job_mode mode,
                    errand_procpool *pool) {
@@ -327,14 +347,8 @@ TEST(queued_jobs_respect_priorities) {
   atomic_store(&order_next, 0);
   pool = pool_with(rt, &po);
   REQUIRE(pool);
-  {
-    errand_job_options o = job_opts(ERRAND_JOB_WORKER);
-    o.pool = pool;
-    busy = start_job(rt, "sleep", "{\"ms\":500}", &o);
-    REQUIRE(busy);
-    while (pid_of(busy) == 0)
-      check_sleep_ms(2); /* it holds the worker */
-  }
+  busy = occupy_worker(rt, pool, 500, NULL);
+  REQUIRE(busy);
   for (i = 0; i < 9; i++) {
     errand_job_options o = job_opts(ERRAND_JOB_WORKER);
     o.pool = pool;
@@ -377,10 +391,8 @@ TEST(queue_time_is_not_run_time) {
   pool = pool_with(rt, &po);
   REQUIRE(pool);
   o.pool = pool;
-  busy = start_job(rt, "sleep", "{\"ms\":800}", &o);
+  busy = occupy_worker(rt, pool, 800, NULL);
   REQUIRE(busy);
-  while (pid_of(busy) == 0)
-    check_sleep_ms(2);
   o.post.run_timeout_ms = 400;
   t = start_job(rt, "add", "[1,2]", &o);
   if (t) {
@@ -410,10 +422,8 @@ TEST(cancel_a_queued_job) {
   pool = pool_with(rt, &po);
   REQUIRE(pool);
   o.pool = pool;
-  busy = start_job(rt, "sleep", "{\"ms\":400}", &o);
+  busy = occupy_worker(rt, pool, 400, &busy_pid);
   REQUIRE(busy);
-  while ((busy_pid = pid_of(busy)) == 0)
-    check_sleep_ms(2);
   t = start_job(rt, "pid", "[]", &o);
   if (t) {
     CHECK_OK(errand_task_cancel(t));
