@@ -98,6 +98,36 @@ TEST(output_is_captured_per_job) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* Starts `name`, lets its handler run for settle_ms, cancels it and waits
+ * for the end: the task (final) with its pid and the ms from the cancel to
+ * the end, or NULL. */
+static errand_task *cancel_running(errand_runtime *rt,
+                                   const errand_job_options *o,
+                                   const char *name, int settle_ms, int *pid,
+                                   int64_t *took) {
+  errand_task *t = start_job(rt, name, "[]", o);
+  int64_t t0;
+  if (!t)
+    return NULL;
+  if (!CHECK(wait_status(t, ERRAND_STATUS_RUNNING, CHECK_LONG_MS))) {
+    errand_task_release(t);
+    return NULL;
+  }
+  while ((*pid = pid_of(t)) == 0)
+    check_sleep_ms(2);
+  check_sleep_ms(settle_ms);
+  t0 = check_now_ms();
+  CHECK_OK(errand_task_cancel(t));
+  if (!wait_final(t)) {
+    errand_task_release(t);
+    return NULL;
+  }
+  *took = check_now_ms() - t0;
+  CHECK_EQ_INT(status_of(t), ERRAND_STATUS_CANCELED);
+  CHECK_EQ_INT(error_code_of(t), ERRAND_E_CANCELED);
+  return t;
+}
+
 /* Cancel: SIGTERM; a worker that ignores it gets SIGKILL after the grace. */
 TEST(cancel_sends_sigterm_then_sigkill_after_the_grace) {
   errand_runtime *rt = rt_new(2);
@@ -109,47 +139,26 @@ TEST(cancel_sends_sigterm_then_sigkill_after_the_grace) {
     errand_job_options o =
         opts_in(m ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS, pool);
     errand_task *t;
-    int pid;
-    int64_t t0, took;
+    int pid = 0;
+    int64_t took = 0;
     printf("  mode %s\n", mode_name(o.mode));
-    /* A plain hang: SIGTERM ends it well before the (long) grace. */
+    /* A plain hang: SIGTERM ends it well before the (long) grace.  100 ms
+     * lets the worker get into the handler. */
     o.kill_grace_ms = 20000;
-    t = start_job(rt, "hang", "[]", &o);
+    t = cancel_running(rt, &o, "hang", 100, &pid, &took);
     if (!t) break;
-    REQUIRE(wait_status(t, ERRAND_STATUS_RUNNING, CHECK_LONG_MS));
-    while (pid_of(t) == 0) check_sleep_ms(2);
-    pid = pid_of(t);
-    check_sleep_ms(100); /* let the worker get into the handler */
-    t0 = check_now_ms();
-    CHECK_OK(errand_task_cancel(t));
-    if (wait_final(t)) {
-      took = check_now_ms() - t0;
-      CHECK_EQ_INT(status_of(t), ERRAND_STATUS_CANCELED);
-      CHECK_EQ_INT(error_code_of(t), ERRAND_E_CANCELED);
-      CHECK(took < 15000); /* SIGTERM did it, not the 20 s grace */
-      printf("    hang: %s (%lld ms)\n", error_msg_of(t), (long long)took);
-    }
+    CHECK(took < 15000); /* SIGTERM did it, not the 20 s grace */
+    printf("    hang: %s (%lld ms)\n", error_msg_of(t), (long long)took);
     CHECK(wait_pid_gone(pid, CHECK_LONG_MS));
     errand_task_release(t);
 
-    /* SIGTERM ignored: SIGKILL after kill_grace_ms. */
+    /* SIGTERM ignored: SIGKILL after kill_grace_ms (the handler has run
+     * 300 ms and ignores SIGTERM). */
     o.kill_grace_ms = 300;
-    t = start_job(rt, "hang_noterm", "[]", &o);
+    t = cancel_running(rt, &o, "hang_noterm", 300, &pid, &took);
     if (!t) break;
-    REQUIRE(wait_status(t, ERRAND_STATUS_RUNNING, CHECK_LONG_MS));
-    while (pid_of(t) == 0) check_sleep_ms(2);
-    pid = pid_of(t);
-    check_sleep_ms(300); /* the handler runs and ignores SIGTERM */
-    t0 = check_now_ms();
-    CHECK_OK(errand_task_cancel(t));
-    if (wait_final(t)) {
-      took = check_now_ms() - t0;
-      CHECK_EQ_INT(status_of(t), ERRAND_STATUS_CANCELED);
-      CHECK_EQ_INT(error_code_of(t), ERRAND_E_CANCELED);
-      CHECK(took >= 280); /* SIGKILL came after the grace */
-      printf("    hang_noterm: %s (%lld ms)\n", error_msg_of(t),
-             (long long)took);
-    }
+    CHECK(took >= 280); /* SIGKILL came after the grace */
+    printf("    hang_noterm: %s (%lld ms)\n", error_msg_of(t), (long long)took);
     CHECK(wait_pid_gone(pid, CHECK_LONG_MS));
     errand_task_release(t);
   }
