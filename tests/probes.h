@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Entries of the directory `path` whose names do not start with '.', or -1
@@ -119,6 +120,22 @@ static inline int probe_children(int which, int *pids, int max) {
   }
   closedir(d);
   return n;
+}
+
+/* Polls f() until it returns want or `ms` milliseconds pass; returns the
+ * last value.  A joined thread can stay listed in /proc/self/task for a
+ * moment after pthread_join returns (the kernel wakes the joiner before it
+ * reaps the task), so a count taken right after a shutdown must be
+ * allowed to settle. */
+static inline int probe_settle(int (*f)(void), int want, long ms) {
+  struct timespec nap = {0, 2 * 1000 * 1000};
+  long waited = 0;
+  int v;
+  while ((v = f()) != want && waited < ms) {
+    nanosleep(&nap, NULL);
+    waited += 2;
+  }
+  return v;
 }
 
 #endif

@@ -495,10 +495,21 @@ static const char *const kind_env[3] = {"ERRAND_FAIL_ALLOC",
                                         "ERRAND_FAIL_THREAD",
                                         "ERRAND_FAIL_SPAWN"};
 
+/* After the scenario and its shutdown: no errand thread, descriptor or
+ * child process may be left. */
+static void check_nothing_left(int fds0) {
+  int th = probe_settle(probe_errand_threads, 0, 5000);
+  int fd = probe_fds();
+  int ch = probe_children(PROBE_ANY, NULL, 0);
+  if (th != 0) VIOL("%d errand threads left", th);
+  if (fd != fds0) VIOL("%d descriptors left, %d at start", fd, fds0);
+  if (ch != 0) VIOL("%d child processes left", ch);
+}
+
 /* Exit: 0 the fault fired and all is well, 10 the fault was not reached
  * (and all is well), 1 a violation.  (ASan: 23 for a leak.) */
 static int child_main(int kind, long n) {
-  int fds0, th, fd, ch, procs = 1;
+  int fds0, procs = 1;
   struct rlimit old;
   fds0 = probe_fds();
   if (kind == KIND_JSON) {
@@ -519,13 +530,7 @@ static int child_main(int kind, long n) {
     setrlimit(RLIMIT_NOFILE, &old);
     still_usable(procs);
     json_set_alloc_funcs(malloc, free);
-    th = probe_errand_threads();
-    fd = probe_fds();
-    if (th != 0) VIOL("%d errand threads left", th);
-    if (fd != fds0) VIOL("%d descriptors left, %d at start", fd, fds0);
-    ch = probe_children(PROBE_ANY, NULL, 0);
-    if (ch != 0)
-      VIOL("%d child processes left", ch);
+    check_nothing_left(fds0);
     fprintf(stderr, "fault child: clear errors %d\n", clear_errors);
     return bad ? 1 : reached ? 0 : 10;
   }
@@ -545,17 +550,7 @@ static int child_main(int kind, long n) {
         not_reached = errand__fault(kind);
     still_usable(procs);
     json_set_alloc_funcs(malloc, free);
-    {
-      int64_t end = check_now_ms() + 5000;
-      while ((th = probe_errand_threads()) != 0 && check_now_ms() < end)
-        check_sleep_ms(2);
-    }
-    fd = probe_fds();
-    if (th != 0) VIOL("%d errand threads left", th);
-    if (fd != fds0) VIOL("%d descriptors left, %d at start", fd, fds0);
-    ch = probe_children(PROBE_ANY, NULL, 0);
-    if (ch != 0)
-      VIOL("%d child processes left", ch);
+    check_nothing_left(fds0);
     fprintf(stderr, "fault child: clear errors %d%s\n", clear_errors,
             not_reached ? " (fault not reached)" : "");
     return bad ? 1 : not_reached ? 10 : 0;

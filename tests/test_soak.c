@@ -1052,17 +1052,9 @@ static void *owner_main(void *arg) {
 /* Leak probes                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* Direct children of this process, live or zombie (settle() wants a
+/* Direct children of this process, live or zombie (probe_settle() wants a
  * function of no arguments). */
 static int count_children(void) { return probe_children(PROBE_ANY, NULL, 0); }
-
-/* Polls (bounded) until f() == want; returns the last value. */
-static int settle(int (*f)(void), int want, int64_t ms) {
-  int64_t end = check_now_ms() + ms;
-  int v;
-  while ((v = f()) != want && check_now_ms() < end) check_sleep_ms(5);
-  return v;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Checking a round                                                          */
@@ -1422,9 +1414,9 @@ static void run_round(int mode, uint64_t seed, int rno, int64_t until_ms) {
 
   /* Leaks: threads, descriptors, processes. */
   {
-    int th = settle(probe_errand_threads, th0, 5000);
-    int fd = settle(probe_fds, fd0, 5000);
-    int ch = settle(count_children, ch0, 5000);
+    int th = probe_settle(probe_errand_threads, th0, 5000);
+    int fd = probe_settle(probe_fds, fd0, 5000);
+    int ch = probe_settle(count_children, ch0, 5000);
     if (th != th0) VIOLATION("round %d: %d threads, %d before", rno, th, th0);
     if (fd != fd0) VIOLATION("round %d: %d descriptors, %d before", rno, fd, fd0);
     if (ch != ch0) VIOLATION("round %d: %d child processes, %d before", rno, ch, ch0);
