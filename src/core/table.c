@@ -39,7 +39,7 @@ struct errand__table {
  * struct); the tables only need them before the first allocation. */
 errand__table errand__task_table = {.type = ERRAND__TYPE_TASK,
                                     .per_thread_cache = true,
-                                    .mu = PTHREAD_MUTEX_INITIALIZER};
+                                    .mu = ERRAND__MUTEX_HOT_INITIALIZER};
 errand__table errand__runtime_table = {.type = ERRAND__TYPE_RUNTIME,
                                        .mu = PTHREAD_MUTEX_INITIALIZER};
 errand__table errand__signal_table = {.type = ERRAND__TYPE_SIGNAL,

@@ -103,3 +103,18 @@ int errand__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
 }
 
 void errand__thread_join(pthread_t t) { pthread_join(t, NULL); }
+
+void errand__mutex_init_hot(pthread_mutex_t *m) {
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+  pthread_mutexattr_t a;
+  if (pthread_mutexattr_init(&a) == 0) {
+    int rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    if (rc == 0)
+      rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    if (rc == 0)
+      return;
+  }
+#endif
+  pthread_mutex_init(m, NULL);
+}

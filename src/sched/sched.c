@@ -628,8 +628,8 @@ int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
     free(s);
     return ERRAND_E_NOMEM;
   }
-  pthread_mutex_init(&s->inj_mu, NULL);
-  pthread_mutex_init(&s->idle_mu, NULL);
+  errand__mutex_init_hot(&s->inj_mu);
+  errand__mutex_init_hot(&s->idle_mu);
   pthread_mutex_init(&s->comp_mu, NULL);
   pthread_mutex_init(&s->timer_mu, NULL);
   pthread_mutex_init(&s->ded_mu, NULL);

@@ -20,7 +20,7 @@ static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
 
 static void stripes_init(void) {
   for (unsigned i = 0; i < STRIPES; i++)
-    pthread_mutex_init(&stripes[i], NULL);
+    errand__mutex_init_hot(&stripes[i]);
 }
 
 pthread_mutex_t *errand__task_stripe(errand__task *t) {
