@@ -150,9 +150,17 @@ void errand__sched_pass_wake(errand__worker *w) {
     errand__sched_notify(w->s, 1);
 }
 
+/* Whether the injection queue may hold nodes at level: its mask bit, or
+ * a push a consumer has not moved to the list yet. */
+static bool inj_nonempty(errand__sched *s, unsigned level) {
+  return (ld_acq(&s->inj_mask) & (1u << level)) ||
+         atomic_load(&s->inj_in[level]) != NULL;
+}
+
 bool errand__sched_has_work(errand__sched *s) {
-  if (ld_acq(&s->inj_mask))
-    return true;
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++)
+    if (inj_nonempty(s, l))
+      return true;
   int na = ld_acq(&s->nactive);
   for (int i = 0; i < na; i++) {
     errand__worker *v = slot(s, i);
@@ -183,6 +191,48 @@ static void inj_append_locked(errand__sched *s, errand__node *head,
     atomic_fetch_or_explicit(&s->inj_mask, 1u << level, memory_order_release);
 }
 
+/* Under inj_mu: moves what posters pushed onto the list's tail, oldest
+ * first.  Every reader of the list calls it first, so the list stays in
+ * post order. */
+static void inj_splice_locked(errand__sched *s, unsigned level) {
+  if (!ld_rlx(&s->inj_in[level]))
+    return;
+  /* acquire: the pushers' links (written before their release CAS). */
+  errand__node *n =
+      atomic_exchange_explicit(&s->inj_in[level], NULL, memory_order_acquire);
+  errand__node *oldest = NULL, *newest = n;
+  while (n) {
+    errand__node *next = n->next;
+    n->next = oldest;
+    oldest = n;
+    n = next;
+  }
+  if (oldest)
+    inj_append_locked(s, oldest, newest, level);
+}
+
+/* Under inj_mu, when the list of level has emptied: clears its mask bit,
+ * unless a push came in meanwhile.  seq_cst on both sides (here: clear,
+ * then read the stack; the poster: push, then read the mask) so that one
+ * of the two sees the other and the bit never stays clear over a pushed
+ * node. */
+static void inj_clear_bit_locked(errand__sched *s, unsigned level) {
+  atomic_fetch_and(&s->inj_mask, ~(1u << level));
+  if (atomic_load(&s->inj_in[level]))
+    atomic_fetch_or(&s->inj_mask, 1u << level);
+}
+
+/* Lock-free: a post from outside the pool must not queue behind a worker
+ * that holds inj_mu while it moves a batch. */
+static void inj_push(errand__sched *s, errand__node *n, unsigned level) {
+  errand__node *top = ld_rlx(&s->inj_in[level]);
+  do
+    n->next = top;
+  while (!atomic_compare_exchange_weak(&s->inj_in[level], &top, n));
+  if (!(atomic_load(&s->inj_mask) & (1u << level)))
+    atomic_fetch_or(&s->inj_mask, 1u << level);
+}
+
 void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
                           bool movable) {
   errand__worker *w = tl_worker;
@@ -191,9 +241,7 @@ void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
     wake_urgent(s, level);
     return;
   }
-  pthread_mutex_lock(&s->inj_mu);
-  inj_append_locked(s, n, n, level);
-  pthread_mutex_unlock(&s->inj_mu);
+  inj_push(s, n, level);
   errand__sched_notify(s, 1);
   wake_urgent(s, level);
 }
@@ -204,6 +252,7 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
   if (!count)
     return;
   pthread_mutex_lock(&s->inj_mu);
+  inj_splice_locked(s, level); /* the chain comes after earlier pushes */
   inj_append_locked(s, head, tail, level);
   pthread_mutex_unlock(&s->inj_mu);
   errand__sched_notify(s, count > (size_t)s->nslots ? s->nslots : (int)count);
@@ -215,13 +264,13 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
 #define INJ_BATCH 32
 
 static errand__node *inj_pop_locked(errand__sched *s, unsigned level) {
+  inj_splice_locked(s, level);
   errand__node *n = s->inj_head[level];
   if (n) {
     s->inj_head[level] = n->next;
     if (!n->next) {
       s->inj_tail[level] = NULL;
-      atomic_fetch_and_explicit(&s->inj_mask, ~(1u << level),
-                                memory_order_relaxed);
+      inj_clear_bit_locked(s, level);
     }
     n->next = NULL;
   }
@@ -255,6 +304,7 @@ static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry) {
     *retry = true;
     return NULL;
   }
+  inj_splice_locked(s, level);
   errand__node *n = s->inj_head[level];
   if (!n) {
     pthread_mutex_unlock(&s->inj_mu);
@@ -285,8 +335,7 @@ static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry) {
       errand__deque_push(&w->inbox[level], batch[i]);
   }
   if (!m)
-    atomic_fetch_and_explicit(&s->inj_mask, ~(1u << level),
-                              memory_order_release);
+    inj_clear_bit_locked(s, level);
   pthread_mutex_unlock(&s->inj_mu);
   return n;
 }
@@ -298,6 +347,7 @@ size_t errand__sched_requeue(errand__sched *s,
   pthread_mutex_lock(&s->inj_mu);
   errand__node *mhead = NULL;
   for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    inj_splice_locked(s, l);
     if (l == new_level)
       continue;
     errand__node **pp = &s->inj_head[l], *prev = NULL;
@@ -322,7 +372,7 @@ size_t errand__sched_requeue(errand__sched *s,
       }
     }
     if (!s->inj_head[l])
-      atomic_fetch_and_explicit(&s->inj_mask, ~(1u << l), memory_order_relaxed);
+      inj_clear_bit_locked(s, l);
   }
   if (mhead) {
     /* merge the moved nodes into the target level by post order */
@@ -483,7 +533,7 @@ static bool comp_allowed(errand__worker *w) {
 }
 
 static bool level0_has_work(errand__sched *s) {
-  if (ld_acq(&s->inj_mask) & 1u)
+  if (inj_nonempty(s, 0))
     return true;
   int na = ld_acq(&s->nactive);
   for (int i = 0; i < na; i++) {

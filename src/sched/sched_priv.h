@@ -84,12 +84,19 @@ struct errand__sched {
   _Atomic int nactive;              /* slots started so far */
   _Atomic int stop;
 
-  /* injection queue: FIFO per level, under inj_mu; inj_mask mirrors which
-   * levels are non-empty so empty checks need no lock. */
+  /* injection queue, per level: a FIFO list under inj_mu, fed by a
+   * lock-free stack (inj_in, newest first) that posters push to without
+   * the lock; whoever takes inj_mu first moves the stack onto the list's
+   * tail (inj_splice_locked), so the list always holds the older posts.
+   * inj_mask mirrors which levels may be non-empty so empty checks need no
+   * lock (inj_nonempty also looks at the stacks, for the moment a consumer
+   * has cleared a bit and not yet seen a push). */
   pthread_mutex_t inj_mu;
   errand__node *inj_head[ERRAND__LEVELS], *inj_tail[ERRAND__LEVELS];
   _Atomic uint32_t inj_mask;
   uint64_t inj_batches; /* under inj_mu */
+  _Alignas(64) _Atomic(errand__node *) inj_in[ERRAND__LEVELS];
+  char inj_in_pad[64 - ERRAND__LEVELS * sizeof(void *)];
 
   /* workers looking for work without being parked; a post need not wake
    * anyone while one is */
