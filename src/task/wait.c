@@ -242,7 +242,15 @@ int errand_wait_all(errand_task *const *tasks, size_t n, int64_t timeout_ms) {
     return errand__err(ERRAND_E_NOMEM, "no memory to wait for %zu tasks", n);
   int rc = lookup_all(tasks, n, ts);
   uint64_t deadline = errand__deadline(timeout_ms);
-  /* All = each in turn: one listener at a time however many tasks. */
+  /* All = each in turn: one listener at a time however many tasks.  The
+   * last one first: a pool runs posts from outside in FIFO order, so when
+   * the last is done the others mostly are too, and the waiter sleeps once
+   * instead of once per task it overtakes (W1 in bench/ with post_batch:
+   * 280 -> ~120 ns per task).  Tasks that end newest first (posted by a
+   * worker) cost one more wait, on ts[0]. */
+  if (rc == 0 && n > 1)
+    rc = errand__wait_any_rec(&ts[n - 1], 1, deadline, timeout_ms == 0, false,
+                              NULL);
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc =
         errand__wait_any_rec(&ts[i], 1, deadline, timeout_ms == 0, false, NULL);
