@@ -230,7 +230,7 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
       errand__timer_unreserve(rt->sched, (size_t)nt);
     return rc;
   }
-  errand__task *t;
+  errand__task *t = NULL;
   if ((rc = build(rt, fn, arg, o, tg, parent, out != NULL, &t))) {
     detach(parent);
     if (nt)
@@ -248,7 +248,7 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
 errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
                                        void *arg) {
   static const errand_post_options defaults;
-  errand__task *t;
+  errand__task *t = NULL;
   if (build(rt, fn, arg, &defaults, NULL, NULL, false, &t))
     return NULL;
   atomic_fetch_or(&t->state, ST_INTERNAL);
@@ -280,7 +280,7 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
       break;
     attached += p ? 1 : 0;
     parent = p;
-    errand__task *t;
+    errand__task *t = NULL;
     if ((rc = build(rt, fn, args[built], o, NULL, parent, out != NULL, &t))) {
       detach(p);
       attached -= p ? 1 : 0;
