@@ -222,11 +222,37 @@ static int lookup_all(errand_task *const *hs, size_t n, errand__task **out) {
   return 0;
 }
 
+/* Fork-join's wait: the task is the newest node of the waiting worker's own
+ * deque.  Run it here without setting up a full wait (no listeners, no
+ * raised levels: a task run at once needs neither).  Anything else, or a
+ * waiter whose own task is being cancelled, takes the general path. */
+static bool run_own_newest(errand__task *t) {
+  errand__worker *w = errand__sched_worker_current();
+  if (!w || help_depth >= MAX_HELP_DEPTH)
+    return false;
+  uint32_t s = ld_acq(&t->state);
+  if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || !(s & ST_QUEUED) ||
+      (s & (ST_DEDICATED | ST_DELAYED)) || (t->aux && t->aux->loop) ||
+      errand__sched_worker_self(t->rt->sched) != w)
+    return false;
+  errand__task *self = errand__task_current_rec();
+  if (self && errand__task_is_canceled(self))
+    return false;
+  if (!errand__sched_pop_if_newest(w, st_level(s), &t->node))
+    return false;
+  help_depth++;
+  errand__task_run_node(t->rt, &t->node);
+  help_depth--;
+  return true;
+}
+
 int errand_wait(errand_task *h, int64_t timeout_ms) {
   int code;
   errand__task *t = errand__task_get(h, &code);
   if (!t)
     return code;
+  if (timeout_ms != 0 && run_own_newest(t) && st_final(ld_acq(&t->state)))
+    return 0;
   return errand__wait_any_rec(&t, 1, errand__deadline(timeout_ms),
                               timeout_ms == 0, true, NULL);
 }
