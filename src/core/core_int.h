@@ -86,7 +86,26 @@ typedef struct errand__slot {
   uint32_t index;
 } errand__slot;
 
-typedef struct errand__table errand__table;
+/* The table itself is here (not in table.c) so that decoding a handle, done
+ * on every call that takes one, inlines into the caller. */
+#define ERRAND__SEG_SHIFT 12u
+#define ERRAND__SEG_SIZE (1u << ERRAND__SEG_SHIFT)
+#define ERRAND__MAX_SEGS (1u << 14) /* 64M slots per table */
+#define ERRAND__GEN_MASK ((1u << 29) - 1u)
+#define ERRAND__TYPE_SHIFT 61
+#define ERRAND__REFS_MASK 0xffffffffull
+
+typedef struct errand__table {
+  size_t elem_size;
+  unsigned type;
+  bool per_thread_cache;
+  pthread_mutex_t mu;
+  _Atomic(char *) segs[ERRAND__MAX_SEGS]; /* written once under mu */
+  _Atomic uint32_t nsegs;
+  uint32_t *free; /* under mu */
+  uint32_t nfree, capfree;
+  uint32_t next_fresh; /* under mu */
+} errand__table;
 
 enum {
   ERRAND__TYPE_TASK = 1,
@@ -114,10 +133,57 @@ void *errand__table_alloc(errand__table *tb, uint32_t refs);
 void errand__table_free(errand__table *tb, void *obj);
 
 /* The encoded handle of a live object. */
-void *errand__handle_of(errand__table *tb, const void *obj);
+static inline void *errand__handle_of(errand__table *tb, const void *obj) {
+  const errand__slot *s = obj;
+  uint64_t gen = (ld_rlx(&s->refgen) >> 32) & ERRAND__GEN_MASK;
+  uint64_t h = ((uint64_t)tb->type << ERRAND__TYPE_SHIFT) | (gen << 32) |
+               ((uint64_t)s->index + 1);
+  return (void *)(uintptr_t)h;
+}
+
+/* The slot h names, or NULL with *code set to E_INVALID (h is NULL) or
+ * E_RELEASED (anything else that does not decode to a slot of this table: a
+ * made-up value, another type's handle).  *gen: the generation h carries. */
+static inline errand__slot *errand__table_decode(errand__table *tb,
+                                                 const void *h, uint32_t *gen,
+                                                 int *code) {
+  uint64_t v = (uint64_t)(uintptr_t)h;
+  if (!h) {
+    *code = ERRAND_E_INVALID;
+    return NULL;
+  }
+  if ((v >> ERRAND__TYPE_SHIFT) != tb->type || (uint32_t)v == 0) {
+    *code = ERRAND_E_RELEASED;
+    return NULL;
+  }
+  uint32_t idx = (uint32_t)v - 1;
+  char *seg;
+  if ((idx >> ERRAND__SEG_SHIFT) >= ld_acq(&tb->nsegs) ||
+      !(seg = ld_acq(&tb->segs[idx >> ERRAND__SEG_SHIFT]))) {
+    *code = ERRAND_E_RELEASED;
+    return NULL;
+  }
+  *gen = (uint32_t)(v >> 32) & ERRAND__GEN_MASK;
+  return (errand__slot *)(seg + (size_t)(idx & (ERRAND__SEG_SIZE - 1)) *
+                                    tb->elem_size);
+}
+
 /* Decodes h.  Returns the object, or NULL with *code set to E_INVALID (NULL
  * or not this type) or E_RELEASED.  Does not take a reference. */
-void *errand__table_get(errand__table *tb, const void *h, int *code);
+static inline void *errand__table_get(errand__table *tb, const void *h,
+                                      int *code) {
+  uint32_t gen;
+  errand__slot *s = errand__table_decode(tb, h, &gen, code);
+  if (!s)
+    return NULL;
+  /* acquire: pairs with the release in table_alloc, so the body is seen. */
+  uint64_t rg = ld_acq(&s->refgen);
+  if ((uint32_t)(rg >> 32) != gen || (rg & ERRAND__REFS_MASK) == 0) {
+    *code = ERRAND_E_RELEASED;
+    return NULL;
+  }
+  return s;
+}
 
 /* Reference counting on a live object (obj from table_get/alloc). */
 bool errand__ref_inc(void *obj);

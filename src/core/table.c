@@ -14,26 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEG_SHIFT 12u
-#define SEG_SIZE (1u << SEG_SHIFT)
-#define MAX_SEGS (1u << 14) /* 64M slots per table */
-#define GEN_MASK ((1u << 29) - 1u)
-#define TYPE_SHIFT 61
-#define REFS_MASK 0xffffffffull
+#define SEG_SHIFT ERRAND__SEG_SHIFT
+#define SEG_SIZE ERRAND__SEG_SIZE
+#define MAX_SEGS ERRAND__MAX_SEGS
+#define GEN_MASK ERRAND__GEN_MASK
+#define TYPE_SHIFT ERRAND__TYPE_SHIFT
+#define REFS_MASK ERRAND__REFS_MASK
 #define CACHE_MAX 64u
 #define CACHE_MOVE 32u
-
-struct errand__table {
-  size_t elem_size;
-  unsigned type;
-  bool per_thread_cache;
-  pthread_mutex_t mu;
-  _Atomic(char *) segs[MAX_SEGS]; /* written once under mu */
-  _Atomic uint32_t nsegs;
-  uint32_t *free; /* under mu */
-  uint32_t nfree, capfree;
-  uint32_t next_fresh; /* under mu */
-};
 
 /* Sizes are filled in by the layers that own the objects (they know the
  * struct); the tables only need them before the first allocation. */
@@ -181,57 +169,12 @@ void errand__table_free(errand__table *tb, void *obj) {
   pthread_mutex_unlock(&tb->mu);
 }
 
-void *errand__handle_of(errand__table *tb, const void *obj) {
-  const errand__slot *s = obj;
-  uint64_t gen = (ld_rlx(&s->refgen) >> 32) & GEN_MASK;
-  uint64_t h = ((uint64_t)tb->type << TYPE_SHIFT) | (gen << 32) |
-               ((uint64_t)s->index + 1);
-  return (void *)(uintptr_t)h;
-}
-
 _Static_assert(sizeof(uintptr_t) == 8, "errand's handles need 64-bit pointers");
-
-static void *decode(errand__table *tb, const void *h, uint32_t *gen,
-                    int *code) {
-  uint64_t v = (uint64_t)(uintptr_t)h;
-  if (!h) {
-    *code = ERRAND_E_INVALID;
-    return NULL;
-  }
-  /* Anything but NULL that does not decode to a live object of this type
-   * reads as released: a made-up value, another type's handle, a stale one. */
-  if ((v >> TYPE_SHIFT) != tb->type || (uint32_t)v == 0) {
-    *code = ERRAND_E_RELEASED;
-    return NULL;
-  }
-  uint32_t idx = (uint32_t)v - 1;
-  if ((idx >> SEG_SHIFT) >= ld_acq(&tb->nsegs) ||
-      !ld_acq(&tb->segs[idx >> SEG_SHIFT])) {
-    *code = ERRAND_E_RELEASED;
-    return NULL;
-  }
-  *gen = (uint32_t)(v >> 32) & GEN_MASK;
-  return slot_at(tb, idx);
-}
-
-void *errand__table_get(errand__table *tb, const void *h, int *code) {
-  uint32_t gen;
-  errand__slot *s = decode(tb, h, &gen, code);
-  if (!s)
-    return NULL;
-  /* acquire: pairs with the release in table_alloc, so the body is seen. */
-  uint64_t rg = ld_acq(&s->refgen);
-  if ((uint32_t)(rg >> 32) != gen || (rg & REFS_MASK) == 0) {
-    *code = ERRAND_E_RELEASED;
-    return NULL;
-  }
-  return s;
-}
 
 bool errand__ref_inc_checked(errand__table *tb, const void *h, void **obj,
                              int *code) {
   uint32_t gen;
-  errand__slot *s = decode(tb, h, &gen, code);
+  errand__slot *s = errand__table_decode(tb, h, &gen, code);
   if (!s)
     return false;
   uint64_t rg = ld_acq(&s->refgen);

@@ -30,21 +30,11 @@ static errand__worker *slot(errand__sched *s, int i) {
   return ld_acq(&s->slots[i]);
 }
 
-errand__stats_block *errand__stats_self(errand__sched *s, bool *owned) {
-  errand__worker *w = tl_worker;
-  if (w && w->s == s) {
-    *owned = true;
-    return &w->stats;
-  }
-  *owned = false;
-  return &s->shared_stats;
-}
+ERRAND__HOT_TLS errand__stats_block *errand__tl_stats;
+ERRAND__HOT_TLS const errand__sched *errand__tl_stats_of;
 
-unsigned errand__hist_bucket(uint64_t ns) {
-  if (ns < 2)
-    return 0;
-  unsigned b = 63u - (unsigned)__builtin_clzll(ns);
-  return b >= ERRAND_HIST_BUCKETS ? ERRAND_HIST_BUCKETS - 1 : b;
+errand__stats_block *errand__sched_shared_stats(errand__sched *s) {
+  return &s->shared_stats;
 }
 
 errand__worker *errand__sched_worker_self(errand__sched *s) {
@@ -574,6 +564,8 @@ static void *worker_main(void *arg) {
   errand__sched *s = w->s;
   tl_worker = w;
   tl_sched = s;
+  errand__tl_stats = &w->stats;
+  errand__tl_stats_of = s;
   if (w->comp_index == -2) {
     urgent_loop(w);
     return NULL;
@@ -731,6 +723,7 @@ static void *dedicated_main(void *arg) {
   errand__dedicated *d = arg;
   tl_sched = d->s;
   tl_worker = NULL;
+  errand__tl_stats_of = NULL;
   st_rel(&d->parker, errand__parker_self());
   d->s->cfg.run(d->s->cfg.ctx, d->node);
   /* Under ded_mu: wake_all must not unpark this thread's parker once the
@@ -851,16 +844,19 @@ static void add_block(errand_stats *o, errand__stats_block *b, uint64_t *enq,
   }
   *din += ld_rlx(&b->delayed_in);
   *dout += ld_rlx(&b->delayed_out);
-  *st += ld_rlx(&b->started);
-  *en += ld_rlx(&b->ended);
   *dst += ld_rlx(&b->ded_started);
   *den += ld_rlx(&b->ded_ended);
   o->succeeded += ld_acq(&b->succeeded);
   o->faulted += ld_acq(&b->faulted);
   o->canceled += ld_acq(&b->canceled);
+  /* Every start lands in one wait bucket and every end in one run bucket,
+   * so the buckets' sums are the start and end counts. */
   for (unsigned i = 0; i < ERRAND_HIST_BUCKETS; i++) {
-    o->queue_wait_ns[i] += ld_rlx(&b->wait_hist[i]);
-    o->run_time_ns[i] += ld_rlx(&b->run_hist[i]);
+    uint64_t wv = ld_rlx(&b->wait_hist[i]), rv = ld_rlx(&b->run_hist[i]);
+    o->queue_wait_ns[i] += wv;
+    o->run_time_ns[i] += rv;
+    *st += wv;
+    *en += rv;
   }
 }
 

@@ -50,16 +50,30 @@ typedef struct errand__stats_block {
   _Atomic uint64_t enqueued[ERRAND__LEVELS];
   _Atomic uint64_t dequeued[ERRAND__LEVELS];
   _Atomic uint64_t delayed_in, delayed_out;
-  _Atomic uint64_t started, ended; /* pool + dedicated runs */
   _Atomic uint64_t ded_started, ded_ended;
   _Atomic uint64_t succeeded, faulted, canceled;
   _Atomic uint64_t wait_hist[ERRAND_HIST_BUCKETS];
   _Atomic uint64_t run_hist[ERRAND_HIST_BUCKETS];
 } errand__stats_block;
 
+/* This thread's worker's block and the scheduler it belongs to (NULL on
+ * every thread that is not a pool worker). */
+extern ERRAND__HOT_TLS errand__stats_block *errand__tl_stats;
+extern ERRAND__HOT_TLS const errand__sched *errand__tl_stats_of;
+errand__stats_block *errand__sched_shared_stats(errand__sched *s);
+
 /* The block the calling thread writes to: its worker's own (owned = true,
- * single writer) or the shared one for every other thread. */
-errand__stats_block *errand__stats_self(errand__sched *s, bool *owned);
+ * single writer) or the shared one for every other thread.  Inline: a task
+ * counts itself several times on its way through. */
+static inline errand__stats_block *errand__stats_self(errand__sched *s,
+                                                      bool *owned) {
+  if (errand__tl_stats_of == s) {
+    *owned = true;
+    return errand__tl_stats;
+  }
+  *owned = false;
+  return errand__sched_shared_stats(s);
+}
 
 /* Release, so that a reader who sees a count (acquire) also sees what the
  * counted task did: a drain that finds every task final then sees every
@@ -73,7 +87,12 @@ static inline void errand__stat_add(errand__stats_block *b, bool owned,
     atomic_fetch_add_explicit(field, v, memory_order_release);
 }
 
-unsigned errand__hist_bucket(uint64_t ns);
+static inline unsigned errand__hist_bucket(uint64_t ns) {
+  if (ns < 2)
+    return 0;
+  unsigned b = 63u - (unsigned)__builtin_clzll(ns);
+  return b >= ERRAND_HIST_BUCKETS ? ERRAND_HIST_BUCKETS - 1 : b;
+}
 
 /* ---- lifecycle ---- */
 int errand__sched_create(const errand__sched_config *cfg, errand__sched **out);

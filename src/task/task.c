@@ -26,14 +26,11 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_init_once(void);
 void errand__tables_init(void) { pthread_once(&tables_once, tables_init_once); }
 
-errand__task *errand__task_get(errand_task *h, int *code) {
-  errand__task *t = errand__table_get(&errand__task_table, h, code);
-  if (!t)
-    errand__err(*code,
-                *code == ERRAND_E_INVALID
-                    ? "task handle is NULL"
-                    : "task handle was released or is not a task handle");
-  return t;
+errand__task *errand__task_get_failed(int code) {
+  errand__err(code, code == ERRAND_E_INVALID
+                        ? "task handle is NULL"
+                        : "task handle was released or is not a task handle");
+  return NULL;
 }
 
 errand__rt *errand__rt_get(errand_runtime *h, int *code) {
@@ -331,7 +328,6 @@ static void stat_run(errand__task *t, bool start, uint64_t ns) {
   errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
   bool ded = ld_rlx(&t->state) & ST_DEDICATED;
   if (start) {
-    errand__stat_add(b, owned, &b->started, 1);
     if (ded)
       errand__stat_add(b, owned, &b->ded_started, 1);
     errand__stat_add(b, owned, &b->wait_hist[errand__hist_bucket(ns)], 1);
@@ -339,7 +335,6 @@ static void stat_run(errand__task *t, bool start, uint64_t ns) {
     errand__stat_add(b, owned, &b->run_hist[errand__hist_bucket(ns)], 1);
     if (ded)
       errand__stat_add(b, owned, &b->ded_ended, 1);
-    errand__stat_add(b, owned, &b->ended, 1);
   }
 }
 

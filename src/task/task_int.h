@@ -143,7 +143,12 @@ typedef struct errand__hooks {
 extern errand__hooks errand__task_hooks;
 
 /* ---- lookups with the error message set ---- */
-errand__task *errand__task_get(errand_task *h, int *code);
+errand__task *errand__task_get_failed(int code);
+/* Inline: every call that takes a task handle starts here. */
+static inline errand__task *errand__task_get(errand_task *h, int *code) {
+  errand__task *t = errand__table_get(&errand__task_table, h, code);
+  return t ? t : errand__task_get_failed(*code);
+}
 errand__rt *errand__rt_get(errand_runtime *h, int *code);
 static inline errand_task *errand__task_handle(errand__task *t) {
   return errand__handle_of(&errand__task_table, t);
