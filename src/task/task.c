@@ -33,14 +33,12 @@ errand__task *errand__task_get_failed(int code) {
   return NULL;
 }
 
-errand__rt *errand__rt_get(errand_runtime *h, int *code) {
-  errand__rt *rt = errand__table_get(&errand__runtime_table, h, code);
-  if (!rt)
-    errand__err(*code,
-                *code == ERRAND_E_INVALID
-                    ? "runtime handle is NULL"
-                    : "runtime handle was released or is not a runtime handle");
-  return rt;
+errand__rt *errand__rt_get_failed(int code) {
+  errand__err(code, code == ERRAND_E_INVALID
+                        ? "runtime handle is NULL"
+                        : "runtime handle was released or is not a runtime "
+                          "handle");
+  return NULL;
 }
 
 uint64_t errand__task_seq(errand__node *n) {

@@ -149,7 +149,11 @@ static inline errand__task *errand__task_get(errand_task *h, int *code) {
   errand__task *t = errand__table_get(&errand__task_table, h, code);
   return t ? t : errand__task_get_failed(*code);
 }
-errand__rt *errand__rt_get(errand_runtime *h, int *code);
+errand__rt *errand__rt_get_failed(int code);
+static inline errand__rt *errand__rt_get(errand_runtime *h, int *code) {
+  errand__rt *rt = errand__table_get(&errand__runtime_table, h, code);
+  return rt ? rt : errand__rt_get_failed(*code);
+}
 static inline errand_task *errand__task_handle(errand__task *t) {
   return errand__handle_of(&errand__task_table, t);
 }
