@@ -298,7 +298,10 @@ ERRAND_EXPORT int errand_task_retain(errand_task *t);
  * the task's result is freed with its free function.  NULL does nothing. */
 ERRAND_EXPORT int errand_task_release(errand_task *t);
 
-/* Id: unique within its runtime, increasing in post order, starting at 1. */
+/* Id: unique within its runtime, from 1 up, and increasing in the order one
+ * thread posts.  Tasks posted from outside the pool are numbered in the
+ * order they were posted; a pool worker takes ids in blocks, so the ids of
+ * tasks that tasks post are not comparable across workers. */
 ERRAND_EXPORT int errand_task_id(errand_task *t, uint64_t *out);
 
 /* Name given at post ("" if none).  Borrowed while you hold t. */

@@ -421,6 +421,68 @@ TEST(ids_are_unique_when_posting_from_many_threads) {
   free(all);
 }
 
+/* Tasks that post from inside the pool, on every worker at once: pool
+ * workers number their posts from blocks of their own, and the ids must
+ * stay unique across workers and against posts from outside. */
+typedef struct inner_poster {
+  errand_runtime *rt;
+  int n;
+  uint64_t *ids;
+  check_rng rng; /* when to yield: varies the interleaving */
+} inner_poster;
+
+static int post_ids_task(errand_task *self, void *arg) {
+  (void)self;
+  inner_poster *p = (inner_poster *)arg;
+  for (int i = 0; i < p->n; i++) {
+    errand_task *t = NULL;
+    p->ids[i] = 0;
+    if (errand_post(p->rt, noop_task, NULL, NULL, &t) != 0) return ERRAND_E_FAILED;
+    if (errand_task_id(t, &p->ids[i]) != 0) return ERRAND_E_FAILED;
+    errand_task_release(t);
+    if (check_rng_below(&p->rng, 64) == 0) sched_yield();
+  }
+  return 0;
+}
+
+TEST(ids_are_unique_when_tasks_post_from_every_worker) {
+  enum { T = 6 };
+  int n = check_iters(3000), i, k;
+  errand_runtime *rt = rt_new(2);
+  uint64_t *all = calloc((size_t)(n * T + 2 * T), sizeof *all);
+  REQUIRE(all && rt);
+  inner_poster p[T];
+  errand_task *outer[T];
+  uint64_t seed = check_seed("ids from every worker");
+  for (k = 0; k < T; k++) {
+    p[k] = (inner_poster){.rt = rt, .n = n, .ids = all + (size_t)k * (size_t)n};
+    check_rng_init(&p[k].rng, seed + (uint64_t)k);
+    REQUIRE_OK(errand_post(rt, post_ids_task, &p[k], NULL, &outer[k]));
+    /* posts from outside, interleaved with the workers' */
+    errand_task *o = NULL;
+    REQUIRE_OK(errand_post(rt, noop_task, NULL, NULL, &o));
+    CHECK_OK(errand_task_id(o, &all[(size_t)n * T + (size_t)k]));
+    CHECK_OK(errand_task_id(outer[k], &all[(size_t)n * T + T + (size_t)k]));
+    CHECK_OK(errand_task_release(o));
+  }
+  CHECK_OK(errand_wait_all(outer, T, -1));
+  for (k = 0; k < T; k++) {
+    errand_status st = ERRAND_STATUS_CREATED;
+    CHECK_OK(errand_task_status(outer[k], &st));
+    CHECK_EQ_INT(st, ERRAND_STATUS_RAN_TO_COMPLETION);
+    for (i = 1; i < n; i++) /* increasing per posting task */
+      if (!CHECK(p[k].ids[i] > p[k].ids[i - 1])) break;
+    CHECK_OK(errand_task_release(outer[k]));
+  }
+  size_t total = (size_t)(n * T + 2 * T);
+  qsort(all, total, sizeof *all, cmp_u64);
+  CHECK(all[0] >= 1);
+  for (size_t j = 1; j < total; j++)
+    if (!CHECK(all[j] != all[j - 1])) break;
+  CHECK_OK(errand_runtime_destroy(rt));
+  free(all);
+}
+
 /* A second thread reads status and flags while the task moves. */
 typedef struct reader {
   errand_task *t;

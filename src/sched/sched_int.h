@@ -62,6 +62,11 @@ extern ERRAND__HOT_TLS errand__stats_block *errand__tl_stats;
 extern ERRAND__HOT_TLS const errand__sched *errand__tl_stats_of;
 errand__stats_block *errand__sched_shared_stats(errand__sched *s);
 
+/* Whether the calling thread is one of s's pool workers. */
+static inline bool errand__sched_is_worker(const errand__sched *s) {
+  return errand__tl_stats_of == s;
+}
+
 /* The block the calling thread writes to: its worker's own (owned = true,
  * single writer) or the shared one for every other thread.  Inline: a task
  * counts itself several times on its way through. */

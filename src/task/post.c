@@ -50,6 +50,29 @@ static bool attach(errand__task *parent) {
 }
 
 /* Builds a task that is not yet scheduled.  On error nothing remains. */
+/* Ids a pool worker takes from the runtime's counter at a time.  Each post
+ * from a worker then needs no shared write: in fork-join both workers post
+ * all the time, and the counter's line bouncing between their cores cost
+ * more than any other step of a post (fib(30), 2 workers: 63-102 -> 58-61
+ * ms, alternating runs). */
+#define ID_BLOCK 256u
+
+static ERRAND__HOT_TLS uint64_t id_next, id_end;
+
+/* Unique within the runtime and increasing in the order one thread posts.
+ * Posts from outside the pool take the counter directly, so they are also
+ * numbered in the order they were posted (the injection queue keeps that
+ * order when it moves tasks between levels). */
+static uint64_t next_id(errand__rt *rt) {
+  if (!errand__sched_is_worker(rt->sched))
+    return atomic_fetch_add(&rt->next_id, 1) + 1;
+  if (id_next == id_end) {
+    id_next = atomic_fetch_add(&rt->next_id, ID_BLOCK) + 1;
+    id_end = id_next + ID_BLOCK;
+  }
+  return id_next++;
+}
+
 static int build(errand__rt *rt, errand_fn fn, void *arg,
                  const errand_post_options *o, const errand__post_target *tg,
                  errand__task *parent, bool want_handle, errand__task **out) {
@@ -87,7 +110,7 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
   t->arg = arg;
   t->rt = rt;
   t->parent = parent;
-  t->id = atomic_fetch_add(&rt->next_id, 1) + 1;
+  t->id = next_id(rt);
   st_rlx(&t->pending, 1);
   uint32_t s = ERRAND_STATUS_WAITING_TO_RUN | (level << ST_LEVEL_SHIFT) |
                (level << ST_BASE_SHIFT) | (o->priority ? ST_FIXED : 0) |
