@@ -330,4 +330,70 @@ TEST(parent_status_never_goes_backwards) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* A child attached from outside at the very moment its parent's function
+ * returns: either the post fails with E_STATE (the parent had ended) or the
+ * child holds the parent, which then ends only after it.  Never both, and
+ * never a parent that ends twice or waits for a child that is not there. */
+typedef struct spinner {
+  atomic_int started;
+  uint64_t spin;
+} spinner;
+
+static int spin_parent(errand_task *self, void *arg) {
+  (void)self;
+  spinner *sp = (spinner *)arg;
+  atomic_store(&sp->started, 1);
+  volatile uint64_t n = sp->spin;
+  while (n > 0) n--;
+  return 0;
+}
+
+static int count_child(errand_task *self, void *arg) {
+  (void)self;
+  atomic_fetch_add((atomic_int *)arg, 1);
+  return 0;
+}
+
+TEST(attach_racing_the_parents_end_holds_it_or_fails) {
+  enum { MAXK = 64 };
+  int rounds = check_iters(300), r, held = 0, refused = 0;
+  errand_runtime *rt = rt_new(2);
+  REQUIRE(rt);
+  check_rng rng;
+  check_rng_init(&rng, check_seed("attach racing the end"));
+  for (r = 0; r < rounds && !check_failed(); r++) {
+    spinner sp = {.spin = check_rng_below(&rng, 3000)};
+    atomic_int ran;
+    atomic_init(&ran, 0);
+    errand_task *p = NULL, *kids[MAXK];
+    int nk = 0, rc = 0;
+    REQUIRE_OK(errand_post(rt, spin_parent, &sp, NULL, &p));
+    while (!atomic_load(&sp.started)) sched_yield();
+    errand_post_options o = post_opts();
+    o.parent = p;
+    while (nk < MAXK &&
+           (rc = errand_post(rt, count_child, &ran, &o, &kids[nk])) == 0)
+      nk++;
+    if (nk < MAXK) {
+      CHECK_EQ_INT(rc, ERRAND_E_STATE);
+      refused++;
+    }
+    CHECK_OK(errand_wait(p, CHECK_LONG_MS));
+    CHECK_EQ_INT(status_of(p), ERRAND_STATUS_RAN_TO_COMPLETION);
+    /* final parent: every child that got in is final and has run */
+    CHECK_EQ_INT(atomic_load(&ran), nk);
+    for (int i = 0; i < nk; i++) {
+      CHECK_EQ_INT(status_of(kids[i]), ERRAND_STATUS_RAN_TO_COMPLETION);
+      CHECK_OK(errand_task_release(kids[i]));
+    }
+    held += nk > 0 && nk < MAXK;
+    CHECK_OK(errand_task_release(p));
+  }
+  /* the race was run: some posts got in and a later one was refused */
+  printf("  %d rounds: %d refused after some children got in, %d refused in "
+         "all\n", rounds, held, refused);
+  CHECK(refused > 0 && held > 0);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
 CHECK_MAIN()

@@ -39,13 +39,21 @@ static bool needs_aux(const errand_post_options *o,
          o->delay_ms || (tg && (tg->signal || tg->loop || tg->ext));
 }
 
-/* Takes one pending token on parent, unless it already ended. */
+/* Takes one pending token on parent, unless it already ended.  Then marks
+ * the parent attached: a parent whose function returns finds no mark and
+ * ends in one CAS on its state without looking at pending (end_run); the
+ * mark makes that CAS fail.  If the parent ended first, the token goes back
+ * (nobody counts pending down after that end). */
 static bool attach(errand__task *parent) {
   uint32_t p = ld_acq(&parent->pending);
   do {
     if (p == 0)
       return false;
   } while (!atomic_compare_exchange_weak(&parent->pending, &p, p + 1));
+  if (st_final(atomic_fetch_or(&parent->state, ST_ATTACHED))) {
+    atomic_fetch_sub(&parent->pending, 1);
+    return false;
+  }
   return true;
 }
 

@@ -203,8 +203,11 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state,
 /* Makes t final once pending reached 0 (the function returned and every
  * attached child is final).  own: how the function ended, or OWN_NONE to
  * take it from the state. */
-static void finalize_own(errand__task *t, unsigned own, uint32_t drops) {
+static bool finalize_own(errand__task *t, unsigned own, uint32_t drops,
+                         bool unless_attached) {
   uint32_t s = ld_acq(&t->state);
+  if (unless_attached && (s & ST_ATTACHED))
+    return false;
   if (own == OWN_NONE)
     own = (s & ST_OWN_MASK) >> ST_OWN_SHIFT;
   unsigned status = own == OWN_FAULTED     ? ERRAND_STATUS_FAULTED
@@ -223,11 +226,13 @@ static void finalize_own(errand__task *t, unsigned own, uint32_t drops) {
       &t->state, &s,
       (s & ~(ST_STATUS_MASK | ST_OWN_MASK)) | status | (own << ST_OWN_SHIFT) |
           ((s & ST_LISTENERS) ? 0 : ST_DISPATCHED)))
-    ;
+    if (unless_attached && (s & ST_ATTACHED))
+      return false;
   complete(t, status, s, drops);
+  return true;
 }
 
-static void finalize(errand__task *t) { finalize_own(t, OWN_NONE, 1); }
+static void finalize(errand__task *t) { finalize_own(t, OWN_NONE, 1, false); }
 
 void errand__task_drop_pending(errand__task *t) {
   if (atomic_fetch_sub(&t->pending, 1) == 1)
@@ -350,14 +355,12 @@ static uint32_t end_run(errand__task *t, int rc) {
     if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
       free(e);
   }
-  /* The common case: no child is attached.  Taking pending from 1 to 0
-   * first closes the door to new children (attach needs pending > 0), so
-   * one CAS on the state can then make the task final. */
-  uint32_t one = 1;
-  if (atomic_compare_exchange_strong(&t->pending, &one, 0)) {
-    finalize_own(t, own, 2);
+  /* The common case: no child ever attached.  One CAS on the state makes
+   * the task final; an attach marks the state first, so a child that
+   * attaches meanwhile makes this CAS fail and its parent waits for it
+   * below (and one that comes after finds the parent final and backs out). */
+  if (finalize_own(t, own, 2, true))
     return 0;
-  }
   uint32_t s = ld_acq(&t->state);
   bool children = ld_acq(&t->pending) > 1;
   for (;;) {

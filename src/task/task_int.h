@@ -38,6 +38,7 @@
 #define ST_DEFERRED (1u << 17)   /* its run ends by errand__task_finish */
 #define ST_DISPATCHED (1u << 18) /* completion listeners all fired */
 #define ST_DELAYED (1u << 16)    /* counted as waiting for its delay */
+#define ST_ATTACHED (1u << 19)   /* a child ever attached (see attach) */
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
 
