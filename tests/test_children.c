@@ -356,13 +356,18 @@ static int count_child(errand_task *self, void *arg) {
 
 TEST(attach_racing_the_parents_end_holds_it_or_fails) {
   enum { MAXK = 64 };
-  int rounds = check_iters(300), r, held = 0, refused = 0;
-  errand_runtime *rt = rt_new(2);
+  int rounds = check_iters(300), r, won = 0, lost = 0;
+  /* one worker: the parent keeps its core while the posts come */
+  errand_runtime *rt = rt_new(1);
   REQUIRE(rt);
   check_rng rng;
   check_rng_init(&rng, check_seed("attach racing the end"));
+  /* The parent spins for [0, hi) rounds after it starts; hi follows the
+   * race, whatever this machine's speed and load: up when the parent ended
+   * before the first post, down when the first post got in. */
+  uint64_t hi = 1000;
   for (r = 0; r < rounds && !check_failed(); r++) {
-    spinner sp = {.spin = check_rng_below(&rng, 3000)};
+    spinner sp = {.spin = check_rng_below(&rng, hi)};
     atomic_int ran;
     atomic_init(&ran, 0);
     errand_task *p = NULL, *kids[MAXK];
@@ -371,13 +376,12 @@ TEST(attach_racing_the_parents_end_holds_it_or_fails) {
     while (!atomic_load(&sp.started)) sched_yield();
     errand_post_options o = post_opts();
     o.parent = p;
+    /* Once one child is in, the parent waits for it, so the rest get in
+     * too (up to MAXK) unless the children all end first. */
     while (nk < MAXK &&
            (rc = errand_post(rt, count_child, &ran, &o, &kids[nk])) == 0)
       nk++;
-    if (nk < MAXK) {
-      CHECK_EQ_INT(rc, ERRAND_E_STATE);
-      refused++;
-    }
+    if (nk < MAXK) CHECK_EQ_INT(rc, ERRAND_E_STATE);
     CHECK_OK(errand_wait(p, CHECK_LONG_MS));
     CHECK_EQ_INT(status_of(p), ERRAND_STATUS_RAN_TO_COMPLETION);
     /* final parent: every child that got in is final and has run */
@@ -386,13 +390,17 @@ TEST(attach_racing_the_parents_end_holds_it_or_fails) {
       CHECK_EQ_INT(status_of(kids[i]), ERRAND_STATUS_RAN_TO_COMPLETION);
       CHECK_OK(errand_task_release(kids[i]));
     }
-    held += nk > 0 && nk < MAXK;
     CHECK_OK(errand_task_release(p));
+    if (nk > 0) {
+      won++;
+      if (hi > 16) hi -= hi / 5;
+    } else {
+      lost++;
+      if (hi < (1u << 22)) hi += hi / 4;
+    }
   }
-  /* the race was run: some posts got in and a later one was refused */
-  printf("  %d rounds: %d refused after some children got in, %d refused in "
-         "all\n", rounds, held, refused);
-  CHECK(refused > 0 && held > 0);
+  printf("  %d rounds: the first attach won %d, lost %d\n", rounds, won, lost);
+  CHECK(won > 0 && lost > 0); /* the race was run both ways */
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
