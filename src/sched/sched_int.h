@@ -72,9 +72,12 @@ static inline bool errand__sched_is_worker(const errand__sched *s) {
  * counts itself several times on its way through. */
 static inline errand__stats_block *errand__stats_self(errand__sched *s,
                                                       bool *owned) {
-  if (errand__tl_stats_of == s) {
+  errand__stats_block *b = errand__tl_stats;
+  /* b is never NULL when the scheduler matches; saying so keeps gcc's LTO
+   * from warning about a write through a NULL block. */
+  if (b && errand__tl_stats_of == s) {
     *owned = true;
-    return errand__tl_stats;
+    return b;
   }
   *owned = false;
   return errand__sched_shared_stats(s);
