@@ -330,6 +330,26 @@ static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry) {
   return n;
 }
 
+/* Merges two lists, each in post order, into one (stable: a's first on a
+ * tie).  *tail (tail may be NULL): its last node. */
+static errand__node *merge_by_seq(errand__sched *s, errand__node *a,
+                                  errand__node *b, errand__node **tail) {
+  errand__node *res = NULL, **rp = &res, *last = NULL;
+  while (a || b) {
+    errand__node **src =
+        (!b || (a && s->cfg.seq(a) <= s->cfg.seq(b))) ? &a : &b;
+    errand__node *n = *src;
+    *src = n->next;
+    *rp = n;
+    rp = &n->next;
+    last = n;
+  }
+  *rp = NULL;
+  if (tail)
+    *tail = last;
+  return res;
+}
+
 size_t errand__sched_requeue(errand__sched *s,
                              bool (*pick)(void *, errand__node *), void *arg,
                              unsigned new_level) {
@@ -340,7 +360,12 @@ size_t errand__sched_requeue(errand__sched *s,
     inj_splice_locked(s, l);
     if (l == new_level)
       continue;
+    /* A level's list is in post order, so the nodes picked from it are
+     * too: append them, then merge with those of the other levels.  Linear
+     * in the queue's length: a signal's priority change with thousands of
+     * tasks queued must not cost their square (sorted insertion did). */
     errand__node **pp = &s->inj_head[l], *prev = NULL;
+    errand__node *sub = NULL, **subt = &sub;
     while (*pp) {
       errand__node *n = *pp;
       if (pick(arg, n)) {
@@ -348,13 +373,8 @@ size_t errand__sched_requeue(errand__sched *s,
         if (s->inj_tail[l] == n)
           s->inj_tail[l] = prev;
         n->next = NULL;
-        /* keep the moved ones sorted by post order */
-        uint64_t k = s->cfg.seq(n);
-        errand__node **ip = &mhead;
-        while (*ip && s->cfg.seq(*ip) < k)
-          ip = &(*ip)->next;
-        n->next = *ip;
-        *ip = n;
+        *subt = n;
+        subt = &n->next;
         moved++;
       } else {
         prev = n;
@@ -363,23 +383,14 @@ size_t errand__sched_requeue(errand__sched *s,
     }
     if (!s->inj_head[l])
       inj_clear_bit_locked(s, l);
+    if (sub)
+      mhead = merge_by_seq(s, mhead, sub, NULL);
   }
   if (mhead) {
     /* merge the moved nodes into the target level by post order */
-    errand__node *a = s->inj_head[new_level], *res = NULL, **rp = &res,
-                 *last = NULL;
-    errand__node *b = mhead;
-    while (a || b) {
-      errand__node **src =
-          (!b || (a && s->cfg.seq(a) <= s->cfg.seq(b))) ? &a : &b;
-      errand__node *n = *src;
-      *src = n->next;
-      *rp = n;
-      rp = &n->next;
-      last = n;
-    }
-    *rp = NULL;
-    s->inj_head[new_level] = res;
+    errand__node *last;
+    s->inj_head[new_level] =
+        merge_by_seq(s, s->inj_head[new_level], mhead, &last);
     s->inj_tail[new_level] = last;
     atomic_fetch_or_explicit(&s->inj_mask, 1u << new_level,
                              memory_order_release);
