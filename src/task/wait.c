@@ -38,7 +38,8 @@ static ERRAND__HOT_TLS int help_depth;
  * change can reach it.  The node left in its queue is dropped when popped
  * (its status is no longer WAITING_TO_RUN), so we run it under a reference
  * of our own. */
-static bool try_inline(errand__task *t, errand__worker *w) {
+static inline bool try_inline(errand__task *t, errand__worker *w,
+                              bool newest_only) {
   uint32_t s = ld_acq(&t->state);
   if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || !(s & ST_QUEUED) ||
       (s & ST_DEDICATED) || (t->aux && t->aux->loop) ||
@@ -47,6 +48,8 @@ static bool try_inline(errand__task *t, errand__worker *w) {
   /* Usually (fork-join) it is the newest node of our own deque: take it
    * out properly, and no stale node is left behind. */
   bool popped = errand__sched_pop_if_newest(w, st_level(s), &t->node);
+  if (!popped && newest_only)
+    return false;
   if (!popped)
     errand__ref_inc(t); /* the node stays queued and keeps its RUN ref */
   help_depth++;
@@ -120,7 +123,7 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
     if (can_help) {
       bool ran = false;
       for (size_t i = 0; i < n && !ran; i++)
-        ran = try_inline(ts[i], w);
+        ran = try_inline(ts[i], w, false);
       if (ran)
         continue;
       errand__node *node = errand__sched_find_work(w, true);
@@ -230,20 +233,10 @@ static bool run_own_newest(errand__task *t) {
   errand__worker *w = errand__sched_worker_current();
   if (!w || help_depth >= MAX_HELP_DEPTH)
     return false;
-  uint32_t s = ld_acq(&t->state);
-  if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || !(s & ST_QUEUED) ||
-      (s & (ST_DEDICATED | ST_DELAYED)) || (t->aux && t->aux->loop) ||
-      errand__sched_worker_self(t->rt->sched) != w)
-    return false;
   errand__task *self = errand__task_current_rec();
   if (self && errand__task_is_canceled(self))
     return false;
-  if (!errand__sched_pop_if_newest(w, st_level(s), &t->node))
-    return false;
-  help_depth++;
-  errand__task_run_node(t->rt, &t->node);
-  help_depth--;
-  return true;
+  return try_inline(t, w, true);
 }
 
 int errand_wait(errand_task *h, int64_t timeout_ms) {
