@@ -356,9 +356,10 @@ static uint32_t end_run(errand__task *t, int rc) {
       free(e);
   }
   /* The common case: no child ever attached.  One CAS on the state makes
-   * the task final; an attach marks the state first, so a child that
-   * attaches meanwhile makes this CAS fail and its parent waits for it
-   * below (and one that comes after finds the parent final and backs out). */
+   * the task final.  An attach takes its pending token and then marks the
+   * state, so a child whose mark lands first makes this CAS fail and its
+   * parent waits for it below; one whose mark comes after finds the parent
+   * final and gives its token back (see attach in post.c). */
   if (finalize_own(t, own, 2, true))
     return 0;
   uint32_t s = ld_acq(&t->state);
