@@ -570,7 +570,11 @@ ERRAND_EXPORT int errand_jobs_load_module(errand_jobs *jobs, const char *path);
 /* Call this first thing in main() of a program that starts process jobs
  * whose worker is the program itself (the default): in a worker process
  * errand started, it serves jobs with the given registry and exits, never
- * returning; anywhere else it returns 0 at once. */
+ * returning; anywhere else it returns 0 at once.  For one-shot jobs errand
+ * starts the program once as a fork server (docs/protocol.md §9): this call
+ * then forks a fresh worker per job, which sees the host's current
+ * directory and environment of the moment the job starts, and state of
+ * the program's main() only up to this call, as an exec'd worker would. */
 ERRAND_EXPORT int errand_worker_main(errand_jobs *jobs);
 
 typedef enum errand_job_mode {

@@ -71,25 +71,30 @@ static inline int probe_errand_threads(void) {
   return n;
 }
 
-/* Which direct children probe_children counts. */
+/* Which descendants probe_children counts. */
 enum {
   PROBE_ANY,   /* live or zombie */
   PROBE_LIVE,  /* not a zombie */
   PROBE_ZOMBIE /* a zombie (ended, not reaped yet) */
 };
 
-/* Direct children of this process in the state `which` (PROBE_*) right now,
- * or -1 if /proc cannot be read.  With pids == NULL, max is ignored and the
- * result is how many there are.  With pids != NULL, the pids of the first
- * `max` found are stored in pids and the result is how many were stored
- * (at most max), so pids[0 .. result-1] are all valid. */
+/* Descendants of this process (children, and theirs: one-shot workers are
+ * forked by errand's fork server, a child of the host) in the state
+ * `which` (PROBE_*) right now, or -1 if /proc cannot be read.  With pids ==
+ * NULL, max is ignored and the result is how many there are.  With pids !=
+ * NULL, the pids of the first `max` found are stored in pids and the
+ * result is how many were stored (at most max), so pids[0 .. result-1] are
+ * all valid. */
 static inline int probe_children(int which, int *pids, int max) {
+  enum { PROBE_MAXPROC = 4096 };
+  int pid_of[PROBE_MAXPROC], ppid_of[PROBE_MAXPROC];
+  char st_of[PROBE_MAXPROC], mine[PROBE_MAXPROC];
   DIR *d = opendir("/proc");
   struct dirent *e;
-  int n = 0, me = (int)getpid();
+  int n = 0, np = 0, i, grew;
   if (!d)
     return -1;
-  while ((pids == NULL || n < max) && (e = readdir(d)) != NULL) {
+  while (np < PROBE_MAXPROC && (e = readdir(d)) != NULL) {
     char path[300], buf[512];
     FILE *f;
     char *p, st;
@@ -108,18 +113,58 @@ static inline int probe_children(int which, int *pids, int max) {
     p = strrchr(buf, ')');
     if (!p || sscanf(p + 2, "%c %d", &st, &ppid) != 2)
       continue;
-    if (ppid != me)
-      continue;
-    if (which == PROBE_LIVE && st == 'Z')
-      continue;
-    if (which == PROBE_ZOMBIE && st != 'Z')
-      continue;
-    if (pids)
-      pids[n] = (int)strtol(e->d_name, NULL, 10);
-    n++;
+    pid_of[np] = (int)strtol(e->d_name, NULL, 10);
+    ppid_of[np] = ppid;
+    st_of[np] = st;
+    mine[np] = ppid == (int)getpid();
+    np++;
   }
   closedir(d);
+  do { /* grandchildren and deeper: until nothing new joins */
+    grew = 0;
+    for (i = 0; i < np; i++) {
+      int k;
+      if (mine[i])
+        continue;
+      for (k = 0; k < np; k++)
+        if (mine[k] && st_of[k] != 'Z' && pid_of[k] == ppid_of[i]) {
+          mine[i] = 1;
+          grew = 1;
+          break;
+        }
+    }
+  } while (grew);
+  for (i = 0; i < np && (pids == NULL || n < max); i++) {
+    if (!mine[i])
+      continue;
+    if (which == PROBE_LIVE && st_of[i] == 'Z')
+      continue;
+    if (which == PROBE_ZOMBIE && st_of[i] != 'Z')
+      continue;
+    if (pids)
+      pids[n] = pid_of[i];
+    n++;
+  }
   return n;
+}
+
+/* Whether pid is errand's fork server (the host's program started with
+ * ERRAND_WORKER=fork-server, which forks one-shot workers): its
+ * environment says so. */
+static inline int probe_is_fork_server(int pid) {
+  char path[64], buf[8192];
+  size_t n, i;
+  FILE *f;
+  snprintf(path, sizeof path, "/proc/%d/environ", pid);
+  if (!(f = fopen(path, "re")))
+    return 0;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  for (i = 0; i < n; i += strlen(buf + i) + 1)
+    if (strcmp(buf + i, "ERRAND_WORKER=fork-server") == 0)
+      return 1;
+  return 0;
 }
 
 /* Polls f() until it returns want or `ms` milliseconds pass; returns the

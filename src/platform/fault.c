@@ -8,6 +8,7 @@
  *   ERRAND_FAIL_ALLOC=N    the Nth allocation fails (N+: and every later)
  *   ERRAND_FAIL_THREAD=N   the Nth thread start fails
  *   ERRAND_FAIL_SPAWN=N    the Nth worker process start fails
+ *   ERRAND_FAIL_FORK=N     the Nth fork of a fork server fails (EAGAIN)
  *
  * Each variable is read once; unset, the cost is one predictable branch.
  */
@@ -27,6 +28,7 @@ static fault faults[] = {
     [ERRAND__FAULT_ALLOC] = {"ERRAND_FAIL_ALLOC", -1, false, 0},
     [ERRAND__FAULT_THREAD] = {"ERRAND_FAIL_THREAD", -1, false, 0},
     [ERRAND__FAULT_SPAWN] = {"ERRAND_FAIL_SPAWN", -1, false, 0},
+    [ERRAND__FAULT_FORK] = {"ERRAND_FAIL_FORK", -1, false, 0},
 };
 
 static void read_env(fault *f) {

@@ -16,7 +16,12 @@
 #include <stdint.h>
 
 /* ---- fault injection for tests (fault.c) ---- */
-enum { ERRAND__FAULT_ALLOC, ERRAND__FAULT_THREAD, ERRAND__FAULT_SPAWN };
+enum {
+  ERRAND__FAULT_ALLOC,
+  ERRAND__FAULT_THREAD,
+  ERRAND__FAULT_SPAWN,
+  ERRAND__FAULT_FORK /* in the fork server */
+};
 /* True when this call should fail (see fault.c for the variables). */
 bool errand__fault(int kind);
 
@@ -99,6 +104,11 @@ typedef struct errand__child {
  * filled in. */
 int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
                          char *why, size_t whylen);
+/* Starts this program with vars added to its environment and fd3 on
+ * descriptor 3 (stdin and stdout /dev/null, stderr the host's), in a
+ * process group of its own, signals unblocked and at their defaults. */
+int errand__spawn_self(const char *const *vars, int fd3, char *why,
+                       size_t whylen, int *pid);
 /* Signals the child's whole process group. */
 void errand__child_kill(const errand__child *c, int sig);
 /* Reaps the child if it exited: 1 with *status (as waitpid's), 0 if it
@@ -108,6 +118,49 @@ int errand__child_reap(errand__child *c, int *status, int block);
 void errand__describe_status(int status, char *buf, size_t len);
 /* Resident set size of pid in bytes (0 if unknown). */
 uint64_t errand__rss_of(int pid);
+
+/* ---- the fork server (forkserver.c) ---- */
+/* What the server says, one fixed struct per message. */
+enum {
+  ERRAND__FS_HELLO = 1,  /* pid = the server's */
+  ERRAND__FS_FORKED = 2, /* seq's worker is pid */
+  ERRAND__FS_FAILED = 3, /* seq's fork failed: value = errno */
+  ERRAND__FS_EXIT = 4    /* pid ended: value = its wait status */
+};
+typedef struct errand__fsmsg {
+  int32_t type;
+  uint32_t seq;
+  int32_t pid;
+  int32_t value;
+} errand__fsmsg;
+
+/* Starts this program as a fork server: s->sock is its control socket
+ * (non-blocking), s->pid and s->pidfd (-1 if none) are the server's.  It
+ * says FS_HELLO first if the program calls errand_worker_main. */
+int errand__forkserver_start(errand__child *s, char *why, size_t whylen);
+/* Asks the server for a worker: makes its channels (c->sock, c->out,
+ * c->err as errand__spawn_worker does) and sends them with this thread's
+ * current directory and the environment.  c->pid stays 0 until FS_FORKED
+ * or FS_FAILED with this seq.  0; -1 when the server cannot take this
+ * request (its socket is full or gone, the environment too large): exec
+ * the worker instead; or an errno value with why filled in. */
+int errand__forkserver_request(int ctl, uint32_t seq, int index,
+                               errand__child *c, char *why, size_t whylen);
+/* Lets the server reap pid (after FS_EXIT): only then may the pid be
+ * reused, so the host can signal it until it sends this. */
+void errand__forkserver_reap(int ctl, int pid);
+/* The next message: 1 with *m, 0 when none is waiting, -1 when the server
+ * is gone (or said something that is not a message). */
+int errand__forkserver_read(int ctl, errand__fsmsg *m);
+/* pidfd_open(pid), close-on-exec: the descriptor or -1. */
+int errand__pidfd_open(int pid);
+/* The wait status of an ended process through its pidfd where the kernel
+ * keeps it (Linux 6.15 and later): 0 with *status, or -1. */
+int errand__pidfd_exit_status(int pidfd, int *status);
+/* The server's loop (errand_worker_main with ERRAND_WORKER=fork-server):
+ * returns only in a forked child, with descriptors 1, 2 and 3 in place,
+ * the requested environment and directory, and *index set. */
+int errand__forkserver_main(int ctl, int *index);
 
 /* One pause instruction: spinning politely. */
 static inline void errand__cpu_relax(void) {

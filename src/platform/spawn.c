@@ -38,27 +38,22 @@ static bool is_worker_var(const char *e) {
          strncmp(e, "ERRAND_WORKER_INDEX=", 20) == 0;
 }
 
-/* environ minus any ERRAND_WORKER* plus ours; strings live in buf. */
-static char **make_env(int index, char *buf, size_t buflen) {
-  size_t n = 0;
+/* environ minus any ERRAND_WORKER* plus vars (NULL-ended). */
+static char **make_env(const char *const *vars) {
+  size_t n = 0, m = 0;
   for (char **e = environ; e && *e; e++)
     n++;
-  char **env = errand__malloc((n + 5) * sizeof *env);
+  while (vars[m])
+    m++;
+  char **env = errand__malloc((n + m + 1) * sizeof *env);
   if (!env)
     return NULL;
   size_t k = 0;
   for (char **e = environ; e && *e; e++)
     if (!is_worker_var(*e))
       env[k++] = *e;
-  int w = snprintf(buf, buflen, "ERRAND_WORKER_INDEX=%d", index);
-  if (w < 0 || (size_t)w >= buflen) {
-    free(env);
-    return NULL;
-  }
-  env[k++] = (char *)"ERRAND_WORKER=1";
-  env[k++] = (char *)"ERRAND_WORKER_FD=3";
-  env[k++] = (char *)"ERRAND_PROTOCOL=1";
-  env[k++] = buf;
+  for (size_t i = 0; i < m; i++)
+    env[k++] = (char *)vars[i];
   env[k] = NULL;
   return env;
 }
@@ -90,15 +85,91 @@ static const char *self_path(void) {
   return self_exe;
 }
 
+/* Starts argv (NULL: this program) with fd3 on descriptor 3, out and err
+ * on 1 and 2 (-1: /dev/null for out, the host's stderr for err, or
+ * /dev/null if it has none), stdin /dev/null, vars added to the
+ * environment, in a process group of its own with every signal unblocked
+ * and at its default.  0 or an errno value with why filled in. */
+static int spawn_with(const char *const *argv, const char *const *vars, int fd3,
+                      int out, int err, int *pidp, char *why, size_t whylen) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  bool fa_init = false, at_init = false;
+  int rc;
+  char **env = make_env(vars);
+  if (!env) {
+    snprintf(why, whylen, "no memory for the worker's environment");
+    return ENOMEM;
+  }
+  if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+    goto fail;
+  fa_init = true;
+  if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+                                             0)) ||
+      (rc = out >= 0 ? posix_spawn_file_actions_adddup2(&fa, out, 1)
+                     : posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
+                                                        O_WRONLY, 0)) ||
+      (rc = err >= 0 ? posix_spawn_file_actions_adddup2(&fa, err, 2)
+            : fcntl(2, F_GETFD) < 0 ? posix_spawn_file_actions_addopen(
+                                          &fa, 2, "/dev/null", O_WRONLY, 0)
+                                    : 0) ||
+      (rc = posix_spawn_file_actions_adddup2(&fa, fd3, 3)))
+    goto fail;
+  if ((rc = posix_spawnattr_init(&at)) != 0)
+    goto fail;
+  at_init = true;
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  /* errand's threads block every signal; the worker must not inherit that
+   * (SIGTERM has to work), nor the host's handlers. */
+  if ((rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+                                              POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF)) ||
+      (rc = posix_spawnattr_setpgroup(&at, 0)) ||
+      (rc = posix_spawnattr_setsigmask(&at, &none)) ||
+      (rc = posix_spawnattr_setsigdefault(&at, &all)))
+    goto fail;
+  const char *self_argv[] = {program_invocation_short_name, NULL};
+  const char *path = argv ? argv[0] : self_path();
+  char *const *args = (char *const *)(argv ? argv : self_argv);
+  pid_t pid;
+  rc = argv && !strchr(path, '/')
+           ? posix_spawnp(&pid, path, &fa, &at, args, env)
+           : posix_spawn(&pid, path, &fa, &at, args, env);
+  if (rc == 0)
+    *pidp = pid;
+fail:
+  if (rc)
+    snprintf(why, whylen, "cannot start worker %s: %s",
+             argv ? argv[0] : "(this program)", strerror(rc));
+  if (fa_init)
+    posix_spawn_file_actions_destroy(&fa);
+  if (at_init)
+    posix_spawnattr_destroy(&at);
+  free(env);
+  return rc;
+}
+
+int errand__spawn_self(const char *const *vars, int fd3, char *why,
+                       size_t whylen, int *pid) {
+  int fd = fcntl(fd3, F_DUPFD_CLOEXEC, 4); /* dup2 to 3 clears CLOEXEC */
+  if (fd < 0) {
+    int e = errno;
+    snprintf(why, whylen, "cannot place the fork server's socket: %s",
+             strerror(e));
+    return e;
+  }
+  int rc = spawn_with(NULL, vars, fd, -1, -1, pid, why, whylen);
+  close(fd);
+  return rc;
+}
+
 int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
                          char *why, size_t whylen) {
   int sv[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
   int rc = 0;
-  char **env = NULL;
   char idxbuf[48];
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  bool fa_init = false, at_init = false;
   memset(c, 0, sizeof *c);
   c->pid = -1;
   c->pidfd = c->sock = c->out = c->err = -1;
@@ -124,49 +195,14 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
              strerror(rc));
     goto fail;
   }
-  env = make_env(index, idxbuf, sizeof idxbuf);
-  if (!env) {
-    rc = ENOMEM;
-    snprintf(why, whylen, "no memory for the worker's environment");
+  snprintf(idxbuf, sizeof idxbuf, "ERRAND_WORKER_INDEX=%d", index);
+  const char *vars[] = {"ERRAND_WORKER=1", "ERRAND_WORKER_FD=3",
+                        "ERRAND_PROTOCOL=1", idxbuf, NULL};
+  int pid;
+  if ((rc = spawn_with(argv, vars, sv[1], po[1], pe[1], &pid, why, whylen)))
     goto fail;
-  }
-  if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
-    goto spawn_fail;
-  fa_init = true;
-  if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
-                                             0)) ||
-      (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) ||
-      (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) ||
-      (rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 3)))
-    goto spawn_fail;
-  if ((rc = posix_spawnattr_init(&at)) != 0)
-    goto spawn_fail;
-  at_init = true;
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  /* errand's threads block every signal; the worker must not inherit that
-   * (SIGTERM has to work), nor the host's handlers. */
-  if ((rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
-                                              POSIX_SPAWN_SETSIGMASK |
-                                              POSIX_SPAWN_SETSIGDEF)) ||
-      (rc = posix_spawnattr_setpgroup(&at, 0)) ||
-      (rc = posix_spawnattr_setsigmask(&at, &none)) ||
-      (rc = posix_spawnattr_setsigdefault(&at, &all)))
-    goto spawn_fail;
-  const char *self_argv[] = {program_invocation_short_name, NULL};
-  const char *path = argv ? argv[0] : self_path();
-  char *const *args = (char *const *)(argv ? argv : self_argv);
-  pid_t pid;
-  rc = argv && !strchr(path, '/')
-           ? posix_spawnp(&pid, path, &fa, &at, args, env)
-           : posix_spawn(&pid, path, &fa, &at, args, env);
-  if (rc != 0)
-    goto spawn_fail;
   c->pid = pid;
-  c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (c->pidfd >= 0)
-    fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
+  c->pidfd = errand__pidfd_open(pid);
   c->sock = sv[0];
   c->out = po[0];
   c->err = pe[0];
@@ -176,19 +212,8 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
   set_flags(c->sock);
   set_flags(c->out);
   set_flags(c->err);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  free(env);
   return 0;
-spawn_fail:
-  snprintf(why, whylen, "cannot start worker %s: %s",
-           argv ? argv[0] : "(this program)", strerror(rc));
 fail:
-  if (fa_init)
-    posix_spawn_file_actions_destroy(&fa);
-  if (at_init)
-    posix_spawnattr_destroy(&at);
-  free(env);
   for (int i = 0; i < 2; i++) {
     if (sv[i] >= 0)
       close(sv[i]);
@@ -198,6 +223,13 @@ fail:
       close(pe[i]);
   }
   return rc ? rc : EIO;
+}
+
+int errand__pidfd_open(int pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0)
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
 }
 
 void errand__child_kill(const errand__child *c, int sig) {

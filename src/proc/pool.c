@@ -22,7 +22,14 @@
 #include <unistd.h>
 
 enum { W_STARTING, W_IDLE, W_BUSY, W_STOPPING };
-enum { TAG_SOCK, TAG_OUT, TAG_ERR, TAG_PIDFD, TAG_WAKE };
+enum { TAG_SOCK, TAG_OUT, TAG_ERR, TAG_PIDFD, TAG_WAKE, TAG_FS, TAG_FSPID };
+/* The fork server of a one-shot pool (see platform/forkserver.c). */
+enum {
+  FS_NONE,     /* not running: started by the next one-shot worker */
+  FS_STARTING, /* started, no FS_HELLO yet */
+  FS_UP,
+  FS_OFF /* a server never said FS_HELLO: exec every worker */
+};
 
 #define HELLO_TIMEOUT_NS (10ull * 1000000000u)
 
@@ -50,6 +57,11 @@ struct pworker {
   int wstatus;
   char **argv; /* NULL: this program */
   evtag tags[4];
+  /* Forked by the pool's fork server: its pid comes in FS_FORKED and its
+   * exit in FS_EXIT; an orphan (the server died first) ends by its pidfd. */
+  bool forked, orphan, start_failed, status_unknown;
+  uint32_t fs_seq;
+  int pending_sig; /* a signal asked for before the pid was known */
 };
 
 struct errand__procjob {
@@ -87,6 +99,14 @@ struct errand__pool {
   uint64_t cancel_id;  /* its runtime's on-cancel entry */
   bool rt_canceling;   /* under mu: the runtime shuts down in cancel mode */
   /* supervisor only */
+  struct {
+    errand__child c; /* sock: the control socket */
+    int state;       /* FS_* */
+    int deaths;      /* servers in a row that died before a worker said
+                        HELLO: after 3, exec workers (FS_OFF) */
+    uint32_t seq;
+    evtag tags[2];
+  } fs;
   pworker *workers;
   int start_failures; /* workers in a row that died before their HELLO */
   _Atomic int size;
@@ -192,13 +212,26 @@ static void send_frame(errand__pool *p, pworker *w, uint8_t type, uint64_t id,
 
 /* ---- workers ---- */
 
+/* A forked worker whose pid is not known yet gets the signal when it is;
+ * if its server has not even said hello, the server is what hangs. */
+static void signal_worker(errand__pool *p, pworker *w, int sig) {
+  if (!w->forked || w->c.pid > 0) {
+    errand__child_kill(&w->c, sig);
+    return;
+  }
+  if (sig == SIGKILL || !w->pending_sig)
+    w->pending_sig = sig;
+  if (p->fs.state != FS_UP && p->fs.c.pid > 0)
+    errand__child_kill(&p->fs.c, SIGKILL);
+}
+
 static void kill_worker(errand__pool *p, pworker *w, int sig, int code,
                         const char *reason) {
   if (reason && !w->reason[0]) {
     snprintf(w->reason, sizeof w->reason, "%s", reason);
     w->reason_code = code;
   }
-  errand__child_kill(&w->c, sig);
+  signal_worker(p, w, sig);
   w->state = W_STOPPING;
   int64_t grace = w->job && w->job->grace_ms ? w->job->grace_ms : p->grace_ms;
   if (sig == SIGKILL) {
@@ -225,6 +258,168 @@ static int take_index(errand__pool *p) {
   return 0;
 }
 
+/* ---- the fork server ---- */
+
+static void close_fd(errand__pool *p, int *fd) {
+  if (*fd >= 0) {
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, *fd, NULL);
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+static void watch_fd(errand__pool *p, int fd, evtag *tag) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+  epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static pworker *forked_worker(errand__pool *p, bool by_seq, uint32_t seq,
+                              int pid) {
+  for (pworker *w = p->workers; w; w = w->next)
+    if (w->forked && !w->exited &&
+        (by_seq ? w->c.pid == 0 && w->fs_seq == seq : w->c.pid == pid))
+      return w;
+  return NULL;
+}
+
+/* Asks the fork server for w (starting the server first when there is
+ * none): 0, -1 when this worker is to be exec'd instead, or an errno value
+ * with why (the job fails, as a failed spawn). */
+static int fs_spawn(errand__pool *p, char **argv, int index, pworker *w,
+                    char *why, size_t whylen) {
+  if (!p->oneshot || argv || p->fs.state == FS_OFF)
+    return -1;
+  if (p->fs.state == FS_NONE) {
+    int rc = errand__forkserver_start(&p->fs.c, why, whylen);
+    if (rc)
+      return rc;
+    p->fs.state = FS_STARTING;
+    p->fs.tags[0] = (evtag){NULL, TAG_FS};
+    p->fs.tags[1] = (evtag){NULL, TAG_FSPID};
+    watch_fd(p, p->fs.c.sock, &p->fs.tags[0]);
+    if (p->fs.c.pidfd >= 0)
+      watch_fd(p, p->fs.c.pidfd, &p->fs.tags[1]);
+  }
+  uint32_t seq = ++p->fs.seq;
+  int rc =
+      errand__forkserver_request(p->fs.c.sock, seq, index, &w->c, why, whylen);
+  if (rc == 0) {
+    w->forked = true;
+    w->fs_seq = seq;
+  }
+  return rc;
+}
+
+/* The pid of a forked worker is known: it may take a job once it said
+ * HELLO too. */
+static void became_idle(errand__pool *p, pworker *w) {
+  w->state = W_IDLE;
+  w->said_hello = true;
+  p->start_failures = 0;
+  if (w->forked)
+    p->fs.deaths = 0;
+  w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
+}
+
+static void fail_one_queued(errand__pool *p, pworker *w, int code,
+                            const char *what);
+
+/* The server is gone (or must go): reap it; workers it never forked end
+ * (their jobs stay queued, as after a death at start); those it forked
+ * are orphans from now on, watched through their pidfds. */
+static void fs_down(errand__pool *p) {
+  int st = 0;
+  errand__child_kill(&p->fs.c, SIGKILL);
+  errand__child_reap(&p->fs.c, &st, 1);
+  close_fd(p, &p->fs.c.sock);
+  close_fd(p, &p->fs.c.pidfd);
+  p->fs.c.pid = -1;
+  bool was_up = p->fs.state == FS_UP;
+  p->fs.state = was_up && ++p->fs.deaths < 3 ? FS_NONE : FS_OFF;
+  for (pworker *w = p->workers; w; w = w->next) {
+    if (!w->forked || w->exited)
+      continue;
+    if (w->c.pid == 0) {
+      /* Never forked, so no job of its own.  A server that came up and
+       * died is not the worker program failing: the job it was for
+       * waits for the next worker.  One that never came up is that
+       * program not serving (bury says so, as for an exec'd worker). */
+      w->exited = true;
+      w->wstatus = st;
+      w->start_failed = was_up;
+    } else {
+      w->orphan = true;
+      if (w->c.pidfd >= 0)
+        watch_fd(p, w->c.pidfd, &w->tags[TAG_PIDFD]);
+    }
+  }
+}
+
+/* An orphan ended: the kernel may still know how. */
+static void orphan_ended(errand__pool *p, pworker *w) {
+  if (errand__pidfd_exit_status(w->c.pidfd, &w->wstatus) != 0)
+    w->status_unknown = true;
+  w->exited = true;
+  close_fd(p, &w->c.pidfd);
+}
+
+static void fs_read(errand__pool *p) {
+  for (;;) {
+    errand__fsmsg m;
+    int r = errand__forkserver_read(p->fs.c.sock, &m);
+    if (r == 0)
+      return;
+    if (r < 0)
+      return fs_down(p);
+    pworker *w;
+    switch (m.type) {
+    case ERRAND__FS_HELLO:
+      p->fs.state = FS_UP;
+      break;
+    case ERRAND__FS_FORKED:
+      if (!(w = forked_worker(p, true, m.seq, 0)) || m.pid <= 0)
+        break; /* gone already: it ends on its closed socket */
+      w->c.pid = m.pid;
+      w->c.pidfd = errand__pidfd_open(m.pid);
+      if (w->pending_sig)
+        errand__child_kill(&w->c, w->pending_sig);
+      else if (w->said_hello && w->state == W_STARTING)
+        became_idle(p, w);
+      break;
+    case ERRAND__FS_FAILED:
+      if (!(w = forked_worker(p, true, m.seq, 0)))
+        break;
+      /* As a failed spawn: the job it was for fails with why. */
+      snprintf(w->reason, sizeof w->reason,
+               "cannot start a worker: fork failed: %s", strerror(m.value));
+      w->reason_code = m.value == ENOMEM ? ERRAND_E_NOMEM : ERRAND_E_SYSTEM;
+      w->exited = true;
+      w->start_failed = true;
+      fail_one_queued(p, w, w->reason_code, w->reason);
+      break;
+    case ERRAND__FS_EXIT:
+      if ((w = forked_worker(p, false, 0, m.pid))) {
+        w->wstatus = m.value;
+        w->exited = true;
+      } else {
+        errand__forkserver_reap(p->fs.c.sock, m.pid);
+      }
+      break;
+    }
+  }
+}
+
+/* The pool goes: the server ends on end of file (after the REAPs before
+ * it), or is killed. */
+static void fs_stop(errand__pool *p) {
+  if (p->fs.c.pid <= 0)
+    return;
+  close_fd(p, &p->fs.c.sock);
+  if (p->fs.c.pidfd >= 0)
+    errand__wakefd_wait(p->fs.c.pidfd, 1000);
+  fs_down(p);
+}
+
 /* NULL with why and *code (E_NOMEM or E_SYSTEM) when it cannot start. */
 static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
                       int *code) {
@@ -235,8 +430,10 @@ static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
     return NULL;
   }
   int index = p->oneshot ? 0 : take_index(p);
-  int err = errand__spawn_worker((const char *const *)argv, index, &w->c, why,
-                                 whylen);
+  int err = fs_spawn(p, argv, index, w, why, whylen);
+  if (err < 0)
+    err = errand__spawn_worker((const char *const *)argv, index, &w->c, why,
+                               whylen);
   if (err != 0) {
     *code = err == ENOMEM ? ERRAND_E_NOMEM : ERRAND_E_SYSTEM;
     if (!p->oneshot)
@@ -248,7 +445,8 @@ static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
   w->argv = argv;
   w->state = W_STARTING;
   w->deadline = now_ns() + HELLO_TIMEOUT_NS;
-  int fds[4] = {w->c.sock, w->c.out, w->c.err, w->c.pidfd};
+  /* A forked worker's pidfd is watched only once it is an orphan. */
+  int fds[4] = {w->c.sock, w->c.out, w->c.err, w->forked ? -1 : w->c.pidfd};
   for (int k = 0; k < 4; k++) {
     w->tags[k] = (evtag){w, k};
     if (fds[k] < 0)
@@ -260,14 +458,6 @@ static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
   p->workers = w;
   atomic_fetch_add(&p->size, 1);
   return w;
-}
-
-static void close_fd(errand__pool *p, int *fd) {
-  if (*fd >= 0) {
-    epoll_ctl(p->epfd, EPOLL_CTL_DEL, *fd, NULL);
-    close(*fd);
-    *fd = -1;
-  }
 }
 
 static void drain_pipe(errand__pool *p, pworker *w, int kind) {
@@ -341,11 +531,10 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
       return protocol_error(p, w, "HELLO without protocol 1");
     }
     json_decref(v);
-    w->state = W_IDLE;
-    w->said_hello = true;
-    p->start_failures = 0;
-    w->deadline =
-        p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
+    if (w->forked && w->c.pid <= 0)
+      w->said_hello = true; /* idle when FS_FORKED says its pid */
+    else
+      became_idle(p, w);
     return;
   }
   if (f->type == ERRAND__F_PONG) /* the host sends no PING */
@@ -463,7 +652,8 @@ static void requeue_front(errand__pool *p, errand__procjob *j) {
 /* A worker that never said HELLO was started for the oldest queued job
  * that wants its command: that job fails with what happened, so a broken
  * worker program ends jobs instead of being restarted forever. */
-static void fail_one_queued(errand__pool *p, pworker *w, const char *what) {
+static void fail_one_queued(errand__pool *p, pworker *w, int code,
+                            const char *what) {
   errand__procjob *j = NULL;
   pthread_mutex_lock(&p->mu);
   for (unsigned l = 0; l < ERRAND__LEVELS && !j; l++) {
@@ -482,7 +672,16 @@ static void fail_one_queued(errand__pool *p, pworker *w, const char *what) {
   }
   pthread_mutex_unlock(&p->mu);
   if (j)
-    end_job(j, ERRAND_E_WORKER_DIED, what);
+    end_job(j, code, what);
+}
+
+static void describe_end(const pworker *w, char *buf, size_t len) {
+  if (w->status_unknown)
+    snprintf(buf, len,
+             "ended; its exit status is unknown (errand's fork server "
+             "ended before it)");
+  else
+    errand__describe_status(w->wstatus, buf, len);
 }
 
 static void bury(errand__pool *p, pworker *w, bool stopping) {
@@ -490,9 +689,9 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
     read_sock(p, w); /* a last RESULT may be waiting */
   drain_pipe(p, w, TAG_OUT);
   drain_pipe(p, w, TAG_ERR);
-  if (!w->said_hello && !stopping) {
+  if (!w->said_hello && !stopping && !w->start_failed) {
     char desc[96], what[300];
-    errand__describe_status(w->wstatus, desc, sizeof desc);
+    describe_end(w, desc, sizeof desc);
     if (w->reason[0])
       snprintf(what, sizeof what, "%s", w->reason);
     else
@@ -503,14 +702,14 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
     /* One death at start may be the world (a kill -9 from outside); two
      * in a row is the worker program: from then on each one ends a job. */
     if (++p->start_failures >= 2)
-      fail_one_queued(p, w, what);
+      fail_one_queued(p, w, ERRAND_E_WORKER_DIED, what);
   }
   errand__procjob *j = w->job;
   if (j) {
     w->job = NULL;
     j->w = NULL;
     char desc[96];
-    errand__describe_status(w->wstatus, desc, sizeof desc);
+    describe_end(w, desc, sizeof desc);
     char what[160];
     snprintf(what, sizeof what, "worker process %s", desc);
     if (ld_acq(&j->cancel)) {
@@ -538,6 +737,8 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
   close_fd(p, &w->c.out);
   close_fd(p, &w->c.err);
   close_fd(p, &w->c.pidfd);
+  if (w->forked && !w->orphan && w->c.pid > 0 && p->fs.c.sock >= 0)
+    errand__forkserver_reap(p->fs.c.sock, w->c.pid);
   pworker **pp = &p->workers;
   while (*pp != w)
     pp = &(*pp)->next;
@@ -552,8 +753,10 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
   atomic_fetch_sub(&p->size, 1);
 }
 
+/* A forked worker's exit comes from its server (or its pidfd). */
 static void check_exit(pworker *w) {
-  if (!w->exited && errand__child_reap(&w->c, &w->wstatus, 0) == 1)
+  if (!w->exited && !w->forked &&
+      errand__child_reap(&w->c, &w->wstatus, 0) == 1)
     w->exited = true;
 }
 
@@ -738,7 +941,8 @@ static uint64_t timers(errand__pool *p, bool stopping) {
     }
     if (w->deadline && (!next || w->deadline < next))
       next = w->deadline;
-    if (w->c.pidfd < 0 && (w->state == W_STOPPING || w->c.sock < 0)) {
+    if (!w->forked && w->c.pidfd < 0 &&
+        (w->state == W_STOPPING || w->c.sock < 0)) {
       /* No pidfd: poll for the exit. */
       uint64_t soon = now + 10000000u;
       if (!next || soon < next)
@@ -780,6 +984,14 @@ static void *supervisor(void *arg) {
        * no waitpid per worker on every turn of this loop. */
       if (w->c.pidfd < 0)
         check_exit(w);
+      /* An orphan without a pidfd (no pidfd_open, or no descriptor left
+       * for one) counts as ended when its socket is shut or it was sent
+       * SIGKILL: nothing else can tell, and it is no worker any more. */
+      if (w->orphan && !w->exited && w->c.pidfd < 0 &&
+          (w->c.sock < 0 || w->kill_stage >= 2)) {
+        w->exited = true;
+        w->status_unknown = true;
+      }
       if (w->exited)
         bury(p, w, stopping);
     }
@@ -787,8 +999,10 @@ static void *supervisor(void *arg) {
     if (!stopping)
       keep_minimum(p);
     dispatch(p);
-    if (stopping && !p->workers)
+    if (stopping && !p->workers) {
+      fs_stop(p);
       break;
+    }
     uint64_t next = timers(p, stopping);
     int timeout = -1;
     if (next) {
@@ -800,6 +1014,11 @@ static void *supervisor(void *arg) {
       evtag *tag = ev[i].data.ptr;
       if (tag->kind == TAG_WAKE) {
         errand__wakefd_drain(p->wakefd);
+        continue;
+      }
+      if (tag->kind == TAG_FS || tag->kind == TAG_FSPID) {
+        if (p->fs.c.sock >= 0)
+          tag->kind == TAG_FS ? fs_read(p) : fs_down(p);
         continue;
       }
       pworker *w = tag->w;
@@ -815,6 +1034,10 @@ static void *supervisor(void *arg) {
         drain_pipe(p, w, tag->kind);
         break;
       case TAG_PIDFD:
+        if (w->forked) {
+          orphan_ended(p, w);
+          break;
+        }
         check_exit(w);
         if (w->c.pidfd >= 0 && w->exited)
           close_fd(p, &w->c.pidfd);
@@ -948,6 +1171,8 @@ static int pool_new(errand__rt *rt, errand__jobs *jobs,
   p->oneshot = oneshot;
   p->epfd = -1;
   p->wakefd = -1;
+  p->fs.c.pid = -1;
+  p->fs.c.sock = p->fs.c.pidfd = p->fs.c.out = p->fs.c.err = -1;
   p->index_used = errand__calloc((size_t)max, sizeof *p->index_used);
   if ((o->command && !(p->argv = argv_copy(o->command))) || !p->index_used)
     goto nomem;

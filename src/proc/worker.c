@@ -197,7 +197,10 @@ static void run_one(struct errand__wjob *w, errand__jobs *jobs, int index,
 
 int errand_worker_main(errand_jobs *jh) {
   const char *flag = getenv("ERRAND_WORKER");
-  if (!flag || strcmp(flag, "1") != 0)
+  if (!flag)
+    return 0;
+  bool fork_server = strcmp(flag, "fork-server") == 0;
+  if (!fork_server && strcmp(flag, "1") != 0)
     return 0;
   int code;
   errand__jobs *jobs = errand__jobs_get(jh, &code);
@@ -217,6 +220,13 @@ int errand_worker_main(errand_jobs *jh) {
   unsetenv("ERRAND_WORKER_INDEX");
   fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
+  if (fork_server) {
+    /* Comes back only in a fresh child, on its own socket (pool.c asks
+     * for one per one-shot job). */
+    errand__forkserver_main((int)fd, &index);
+    fd = 3;
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  }
   static struct errand__wjob w;
   w.fd = (int)fd;
   pthread_mutex_init(&w.wmu, NULL);
