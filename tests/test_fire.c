@@ -112,7 +112,7 @@ static int h_partial(errand_job *job, const char *args, void *arg) {
   put_be(h + 5, 12345, 8);
   memcpy(h + 13, "[1,2,3,4,5", 10);
   write_all(3, h, sizeof h);
-  /* shutdown, not close: the worker's reader thread is blocked in read(3),
+  /* shutdown, not close: errand's reader thread may be blocked in read(3),
    * and a close would not end the stream while it is. */
   shutdown(3, SHUT_WR);
   if (jnum(args, "exit", 0)) _exit(0);

@@ -85,6 +85,9 @@ void errand__wakefd_drain(int fd);
 /* Waits until fd is readable or timeout_ms passes (negative = forever). */
 void errand__wakefd_wait(int fd, int64_t timeout_ms);
 void errand__wakefd_close(int fd);
+/* Waits until fd is readable (0) or the wake descriptor stopfd is
+ * signalled (-1). */
+int errand__wait_readable(int fd, int stopfd);
 
 /* ---- child processes (spawn.c) ---- */
 typedef struct errand__child {

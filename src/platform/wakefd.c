@@ -33,3 +33,17 @@ void errand__wakefd_wait(int fd, int64_t timeout_ms) {
 }
 
 void errand__wakefd_close(int fd) { close(fd); }
+
+int errand__wait_readable(int fd, int stopfd) {
+  struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+                        {.fd = stopfd, .events = POLLIN}};
+  for (;;) {
+    int n = poll(p, 2, -1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 || p[1].revents)
+      return -1;
+    if (p[0].revents)
+      return 0; /* readable, shut or in error: read() says which */
+  }
+}

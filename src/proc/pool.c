@@ -32,6 +32,7 @@ enum {
 };
 
 #define HELLO_TIMEOUT_NS (10ull * 1000000000u)
+#define SHUT_GRACE_NS (200ull * 1000000u)
 
 typedef struct pworker pworker;
 typedef struct evtag {
@@ -60,6 +61,7 @@ struct pworker {
   /* Forked by the pool's fork server: its pid comes in FS_FORKED and its
    * exit in FS_EXIT; an orphan (the server died first) ends by its pidfd. */
   bool forked, orphan, start_failed, status_unknown;
+  bool sock_shut; /* its socket ended while it was not stopping */
   uint32_t fs_seq;
   int pending_sig; /* a signal asked for before the pid was known */
 };
@@ -620,6 +622,12 @@ static void read_sock(errand__pool *p, pworker *w) {
       continue;
     if (k == 0) {
       close_fd(p, &w->c.sock); /* its exit will be reaped */
+      if (w->state != W_STOPPING && !w->exited) {
+        /* A worker that shut its socket can never answer: it should be
+         * exiting (a crash, an exit); if it lives on, it goes. */
+        w->sock_shut = true;
+        w->deadline = now_ns() + SHUT_GRACE_NS;
+      }
       return;
     }
     if (k < 0)
@@ -927,7 +935,11 @@ static uint64_t timers(errand__pool *p, bool stopping) {
   for (pworker *w = p->workers; w; w = w->next) {
     if (w->deadline && now >= w->deadline) {
       w->deadline = 0;
-      if (w->state == W_STARTING) {
+      if (w->sock_shut && !w->kill_stage) {
+        kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL,
+                    "protocol error: the worker shut its protocol socket but "
+                    "did not exit");
+      } else if (w->state == W_STARTING) {
         kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL,
                     "protocol error: no HELLO within 10 s");
       } else if (w->state == W_IDLE) {

@@ -2,10 +2,15 @@
  * worker.c — the worker side: a process errand started serves jobs from a
  * registry over the protocol socket (docs/protocol.md).
  *
- * Two threads: the main thread runs one handler at a time; a reader thread
- * keeps reading the socket meanwhile, so a CANCEL reaches a running handler
- * (through errand_job_is_canceled / errand_job_sleep) and PINGs are
- * answered.  End of file on the socket means the host is gone: exit.
+ * The main thread reads the socket itself while no handler runs, so a RUN
+ * starts without a thread hand-off (a resident round trip is two process
+ * wake-ups, not three).  A handler that asks about cancellation
+ * (errand_job_is_canceled, errand_job_sleep) wakes a reader thread, made
+ * the first time one asks, that reads the socket until the handler
+ * returns, so a CANCEL reaches it; the main thread takes the socket back
+ * before it reads again.  A handler that never asks is stopped by the
+ * SIGTERM that comes with every cancel.  End of file on the socket means
+ * the host is gone: exit.
  */
 #include "proc/proc_int.h"
 
@@ -26,12 +31,14 @@ struct errand__wjob {
   pthread_cond_t cv;
   uint64_t cur;  /* running job id, 0 when idle */
   bool canceled; /* for cur */
-  bool bye;
-  bool has_run;
-  bool run_canceled; /* a CANCEL for the RUN not yet started */
-  uint64_t run_id;
-  char *run_payload;
-  size_t run_len;
+  /* The socket's bytes.  The main thread reads them while the reader is
+   * not active; the reader only while it is (the hand-off is under mu). */
+  errand__buf in;
+  /* The reader thread (under mu): reader_on asks it to read, active says
+   * it does; stopfd takes it out of its poll. */
+  bool has_reader, reader_on, active;
+  int stopfd;
+  pthread_t reader;
 };
 
 static int send_frame(struct errand__wjob *w, uint8_t type, uint64_t id,
@@ -70,69 +77,105 @@ static int send_json(struct errand__wjob *w, uint8_t type, uint64_t id,
   return rc;
 }
 
-static void *reader(void *arg) {
-  struct errand__wjob *w = arg;
-  errand__buf in = {0};
+static void read_more(struct errand__wjob *w) {
   for (;;) {
-    if (errand__buf_reserve(&in, 65536))
+    if (errand__buf_reserve(&w->in, 65536))
       _exit(3);
-    ssize_t k = read(w->fd, in.data + in.len, 65536);
+    ssize_t k = read(w->fd, w->in.data + w->in.len, 65536);
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0)
       _exit(0); /* the host is gone */
-    in.len += (size_t)k;
+    w->in.len += (size_t)k;
+    return;
+  }
+}
+
+static void bad_frame(const char *why) {
+  fprintf(stderr, "errand worker: bad frame from the host: %s\n", why);
+  _exit(2);
+}
+
+/* The reader's part while a handler runs: CANCELs for it; a RUN, PING or
+ * BYE after the job went idle is left for the main thread (and ends the
+ * reading).  False when it must stop. */
+static bool reader_take_frames(struct errand__wjob *w) {
+  for (;;) {
+    size_t at = w->in.pos;
     errand__frame f;
     const char *why = "";
-    int r;
-    while ((r = errand__frame_next(&in, ERRAND__WORKER_ACCEPTS,
-                                   ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
-           ERRAND__FRAME_OK) {
-      pthread_mutex_lock(&w->mu);
-      switch (f.type) {
-      case ERRAND__F_RUN:
-        if (w->has_run || w->cur || f.id == 0) {
-          pthread_mutex_unlock(&w->mu);
-          fprintf(stderr, "errand worker: RUN while busy\n");
-          _exit(2);
-        }
-        w->run_payload = errand__malloc(f.len + 1);
-        if (!w->run_payload)
-          _exit(3);
-        memcpy(w->run_payload, f.payload, f.len);
-        w->run_payload[f.len] = '\0';
-        w->run_len = f.len;
-        w->run_id = f.id;
-        w->run_canceled = false;
-        w->has_run = true;
-        pthread_cond_broadcast(&w->cv);
-        break;
-      case ERRAND__F_CANCEL:
-        if (f.id && f.id == w->cur) {
-          w->canceled = true;
-          pthread_cond_broadcast(&w->cv);
-        } else if (f.id && w->has_run && f.id == w->run_id) {
-          w->run_canceled = true; /* the main thread has not taken it yet */
-        }
-        break;
-      case ERRAND__F_BYE:
-        w->bye = true;
-        pthread_cond_broadcast(&w->cv);
-        break;
-      default:
-        break;
-      }
-      pthread_mutex_unlock(&w->mu);
-      if (f.type == ERRAND__F_PING)
-        send_frame(w, ERRAND__F_PONG, 0, NULL, 0);
+    int r = errand__frame_next(&w->in, ERRAND__WORKER_ACCEPTS,
+                               ERRAND__FRAME_MAX_PAYLOAD, &f, &why);
+    if (r == ERRAND__FRAME_BAD)
+      bad_frame(why);
+    if (r == ERRAND__FRAME_NEED_MORE)
+      return true;
+    pthread_mutex_lock(&w->mu);
+    uint64_t cur = w->cur;
+    if (f.type == ERRAND__F_CANCEL && f.id && f.id == cur) {
+      w->canceled = true;
+      pthread_cond_broadcast(&w->cv);
     }
-    if (r == ERRAND__FRAME_BAD) {
-      fprintf(stderr, "errand worker: bad frame from the host: %s\n", why);
+    pthread_mutex_unlock(&w->mu);
+    if (f.type == ERRAND__F_CANCEL || (f.type == ERRAND__F_PING && cur))
+      continue; /* a PING while busy gets no PONG (§3) */
+    if (f.type == ERRAND__F_RUN && cur) {
+      fprintf(stderr, "errand worker: RUN while busy\n");
       _exit(2);
     }
-    errand__buf_compact(&in);
+    w->in.pos = at; /* the next job's: the main thread's to read */
+    return false;
+  }
+}
+
+static void *reader(void *arg) {
+  struct errand__wjob *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->reader_on)
+      pthread_cond_wait(&w->cv, &w->mu);
+    errand__wakefd_drain(w->stopfd);
+    w->active = true;
+    pthread_mutex_unlock(&w->mu);
+    bool go = reader_take_frames(w);
+    while (go && errand__wait_readable(w->fd, w->stopfd) == 0) {
+      read_more(w);
+      go = reader_take_frames(w);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->active = false;
+    w->reader_on = false;
+    pthread_cond_broadcast(&w->cv);
   }
   return NULL;
+}
+
+/* From the handler (the main thread): a CANCEL must reach it from now on. */
+static void want_reader(struct errand__wjob *w) {
+  pthread_mutex_lock(&w->mu);
+  if (!w->reader_on && w->cur) {
+    if (!w->has_reader) {
+      if ((w->stopfd = errand__wakefd_open()) < 0 ||
+          pthread_create(&w->reader, NULL, reader, w) != 0)
+        _exit(3);
+      w->has_reader = true;
+    }
+    w->reader_on = true;
+    pthread_cond_broadcast(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* After the handler: the socket is the main thread's again. */
+static void stop_reader(struct errand__wjob *w) {
+  pthread_mutex_lock(&w->mu);
+  w->reader_on = false;
+  if (w->active) {
+    errand__wakefd_signal(w->stopfd);
+    while (w->active)
+      pthread_cond_wait(&w->cv, &w->mu);
+  }
+  pthread_mutex_unlock(&w->mu);
 }
 
 static void send_error(struct errand__wjob *w, uint64_t id, int code,
@@ -229,6 +272,7 @@ int errand_worker_main(errand_jobs *jh) {
   }
   static struct errand__wjob w;
   w.fd = (int)fd;
+  w.stopfd = -1;
   pthread_mutex_init(&w.wmu, NULL);
   pthread_mutex_init(&w.mu, NULL);
   pthread_cond_init(&w.cv, NULL);
@@ -236,29 +280,57 @@ int errand_worker_main(errand_jobs *jh) {
                 json_pack("{s:i,s:i}", "protocol", ERRAND__PROTOCOL_VERSION,
                           "pid", (int)getpid())))
     _exit(0);
-  pthread_t rd;
-  if (pthread_create(&rd, NULL, reader, &w) != 0)
-    _exit(3);
+  uint64_t run_id = 0;
+  char *run = NULL;
+  size_t run_len = 0;
+  bool run_canceled = false;
   for (;;) {
-    pthread_mutex_lock(&w.mu);
-    while (!w.has_run && !w.bye)
-      pthread_cond_wait(&w.cv, &w.mu);
-    if (w.bye) {
-      pthread_mutex_unlock(&w.mu);
-      fflush(stdout);
-      fflush(stderr);
-      _exit(0);
+    /* Every whole frame read so far, a RUN's CANCEL in the same chunk too,
+     * before the job starts. */
+    errand__frame f;
+    const char *why = "";
+    int r;
+    while ((r = errand__frame_next(&w.in, ERRAND__WORKER_ACCEPTS,
+                                   ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
+           ERRAND__FRAME_OK) {
+      if (f.type == ERRAND__F_RUN) {
+        if (run || f.id == 0) {
+          fprintf(stderr, "errand worker: RUN while busy\n");
+          _exit(2);
+        }
+        if (!(run = errand__malloc(f.len + 1)))
+          _exit(3);
+        memcpy(run, f.payload, f.len);
+        run[f.len] = '\0';
+        run_len = f.len;
+        run_id = f.id;
+        run_canceled = false;
+      } else if (f.type == ERRAND__F_CANCEL) {
+        if (run && f.id == run_id)
+          run_canceled = true;
+      } else if (f.type == ERRAND__F_PING) {
+        send_frame(&w, ERRAND__F_PONG, 0, NULL, 0);
+      } else if (f.type == ERRAND__F_BYE) {
+        fflush(stdout);
+        fflush(stderr);
+        _exit(0);
+      }
     }
-    uint64_t id = w.run_id;
-    char *payload = w.run_payload;
-    size_t len = w.run_len;
-    w.run_payload = NULL;
-    w.has_run = false;
-    w.cur = id;
-    w.canceled = w.run_canceled;
-    pthread_mutex_unlock(&w.mu);
-    run_one(&w, jobs, index, id, payload, len);
-    free(payload);
+    if (r == ERRAND__FRAME_BAD)
+      bad_frame(why);
+    if (run) {
+      pthread_mutex_lock(&w.mu);
+      w.cur = run_id;
+      w.canceled = run_canceled;
+      pthread_mutex_unlock(&w.mu);
+      run_one(&w, jobs, index, run_id, run, run_len);
+      stop_reader(&w);
+      free(run);
+      run = NULL;
+      continue;
+    }
+    errand__buf_compact(&w.in);
+    read_more(&w);
   }
 }
 
@@ -287,6 +359,7 @@ int errand__wjob_progress(errand_job *job, const char *name, const char *json) {
 
 int errand__wjob_is_canceled(errand_job *job) {
   struct errand__wjob *w = job->w;
+  want_reader(w);
   pthread_mutex_lock(&w->mu);
   int c = w->canceled;
   pthread_mutex_unlock(&w->mu);
@@ -297,6 +370,7 @@ int errand__wjob_sleep(errand_job *job, int64_t ms) {
   struct errand__wjob *w = job->w;
   if (ms < 0)
     return errand__err(ERRAND_E_INVALID, "negative sleep");
+  want_reader(w);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   ts.tv_sec += ms / 1000;
