@@ -295,4 +295,42 @@ TEST(many_jobs_at_once_leave_nothing_behind) {
   CHECK_EQ_INT(probe_fds(), fds_before);
 }
 
-JOB_TEST_MAIN_WITH(fs_register)
+/* A fork server that dies before it says it is up (here: killed at its
+ * start, as a kill -9 from outside could) is one failed start, however
+ * many jobs were waiting for it: none of them faults, they run in workers
+ * started without the server. */
+TEST(a_server_killed_at_its_start_costs_no_job) {
+  errand_runtime *rt;
+  errand_task *t[4];
+  int i;
+  setenv("ERRAND_FS_TEST_DIE", "1", 1);
+  rt = rt_new(2);
+  REQUIRE(rt);
+  for (i = 0; i < 4; i++) {
+    char args[32];
+    snprintf(args, sizeof args, "[%d,1]", i);
+    t[i] = process_job(rt, "add", args);
+  }
+  for (i = 0; i < 4; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "%d", i + 1);
+    if (t[i] && wait_final(t[i])) {
+      CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_RAN_TO_COMPLETION);
+      CHECK_EQ_STR(result_of(t[i]), want);
+    }
+    errand_task_release(t[i]);
+  }
+  unsetenv("ERRAND_FS_TEST_DIE");
+  CHECK_OK(errand_runtime_destroy(rt));
+  CHECK_EQ_INT(probe_children(PROBE_ANY, NULL, 0), 0);
+}
+
+static void fs_setup(errand_jobs *jobs) {
+  /* See a_server_killed_at_its_start_costs_no_job. */
+  const char *w = getenv("ERRAND_WORKER");
+  if (w && strcmp(w, "fork-server") == 0 && getenv("ERRAND_FS_TEST_DIE"))
+    raise(SIGKILL);
+  fs_register(jobs);
+}
+
+JOB_TEST_MAIN_WITH(fs_setup)

@@ -233,17 +233,21 @@ TEST(python_cancel_timeout_and_index) {
 
 /* A command that cannot be started, or a worker that dies before its HELLO,
  * faults the one-shot job waiting for it (docs/protocol.md §6) — it is not
- * started again and again. */
+ * started again and again.  Also one that a SIGKILL stops at every start
+ * (as the OOM killer would): errand tries a few more times, since a kill
+ * from outside is not the program's fault, and then gives up too. */
 TEST(a_worker_that_never_says_hello_faults_the_job) {
   errand_runtime *rt = rt_new(1);
   static const char *const nope[] = {"/nonexistent/errand-worker", NULL};
   static const char *const dies[] = {"/bin/sh", "-c", "exit 5", NULL};
-  const char *const *cmds[2];
+  static const char *const killed[] = {"/bin/sh", "-c", "kill -9 $$", NULL};
+  const char *const *cmds[3];
   int i;
   REQUIRE(rt);
   cmds[0] = nope;
   cmds[1] = dies;
-  for (i = 0; i < 2; i++) {
+  cmds[2] = killed;
+  for (i = 0; i < 3; i++) {
     errand_job_options o = job_opts(ERRAND_JOB_PROCESS);
     errand_task *t;
     o.command = cmds[i];
@@ -255,9 +259,11 @@ TEST(a_worker_that_never_says_hello_faults_the_job) {
       if (i == 0)
         CHECK(strstr(error_msg_of(t), "errand-worker") != NULL ||
               strstr(error_msg_of(t), "exited with code 127") != NULL);
-      else
+      else if (i == 1)
         CHECK(strstr(error_msg_of(t), "exited with code 5") != NULL ||
               strstr(error_msg_of(t), "protocol error") != NULL);
+      else
+        CHECK(strstr(error_msg_of(t), "killed by signal SIGKILL") != NULL);
     } else {
       errand_task_cancel(t); /* do not hang the runtime's drain */
       errand_wait(t, CHECK_LONG_MS);

@@ -224,11 +224,12 @@ int errand__pidfd_exit_status(int pidfd, int *status) {
   _Static_assert(sizeof info == 64, "PIDFD_INFO_SIZE_VER0");
   unsigned long req = (3ul << 30) | ((unsigned long)sizeof info << 16) |
                       (0xFFul << 8) | 11ul; /* _IOWR(0xFF, 11, info) */
-  if (ioctl(pidfd, req, &info) == 0 && (info.mask & (1u << 3))) {
-    *status = info.exit_code;
-    return 0;
-  }
-  return -1;
+  if (ioctl(pidfd, req, &info) != 0)
+    return -1;
+  if (!(info.mask & (1u << 3)))
+    return 1; /* a zombie still: the kernel fills it in at the reap */
+  *status = info.exit_code;
+  return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -119,6 +119,9 @@ void errand__child_kill(const errand__child *c, int sig);
 int errand__child_reap(errand__child *c, int *status, int block);
 /* "exited with code 3", "killed by signal SIGSEGV" */
 void errand__describe_status(int status, char *buf, size_t len);
+/* Whether status (as waitpid's) is a death by SIGKILL: what a kill -9 or
+ * the kernel's OOM killer does, never the program's own failure. */
+bool errand__status_is_sigkill(int status);
 /* Resident set size of pid in bytes (0 if unknown). */
 uint64_t errand__rss_of(int pid);
 
@@ -157,8 +160,13 @@ void errand__forkserver_reap(int ctl, int pid);
 int errand__forkserver_read(int ctl, errand__fsmsg *m);
 /* pidfd_open(pid), close-on-exec: the descriptor or -1. */
 int errand__pidfd_open(int pid);
+/* Whether the process of pidfd has ended (a zombie counts); false when
+ * pidfd is -1. */
+bool errand__pidfd_ended(int pidfd);
 /* The wait status of an ended process through its pidfd where the kernel
- * keeps it (Linux 6.15 and later): 0 with *status, or -1. */
+ * keeps it (Linux 6.15 and later): 0 with *status; 1 when the kernel will
+ * have it once the process's parent (init, for an orphan) has reaped it,
+ * which it has not yet; -1 when it cannot tell. */
 int errand__pidfd_exit_status(int pidfd, int *status);
 /* The server's loop (errand_worker_main with ERRAND_WORKER=fork-server):
  * returns only in a forked child, with descriptors 1, 2 and 3 in place,

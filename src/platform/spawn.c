@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -232,6 +233,11 @@ int errand__pidfd_open(int pid) {
   return fd;
 }
 
+bool errand__pidfd_ended(int pidfd) {
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  return pidfd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 void errand__child_kill(const errand__child *c, int sig) {
   if (c->pid > 0) {
     /* The group first (grandchildren), then the pid itself in case it
@@ -269,6 +275,10 @@ void errand__describe_status(int status, char *buf, size_t len) {
   } else {
     snprintf(buf, len, "ended with status 0x%x", (unsigned)status);
   }
+}
+
+bool errand__status_is_sigkill(int status) {
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 uint64_t errand__rss_of(int pid) {

@@ -64,6 +64,9 @@ struct pworker {
   bool sock_shut; /* its socket ended while it was not stopping */
   uint32_t fs_seq;
   int pending_sig; /* a signal asked for before the pid was known */
+  /* An orphan that ended and that init has not reaped yet: its status is
+   * asked for again at reap_check until reap_giveup. */
+  uint64_t reap_check, reap_giveup;
 };
 
 struct errand__procjob {
@@ -110,7 +113,10 @@ struct errand__pool {
     evtag tags[2];
   } fs;
   pworker *workers;
-  int start_failures; /* workers in a row that died before their HELLO */
+  /* Workers in a row that died before their HELLO: by their own failure
+   * (an exit, a crash, a HELLO that never came), and by a SIGKILL errand
+   * did not send (see bury). */
+  int start_failures, start_kills;
   _Atomic int size;
   bool *index_used;
 };
@@ -317,7 +323,7 @@ static int fs_spawn(errand__pool *p, char **argv, int index, pworker *w,
 static void became_idle(errand__pool *p, pworker *w) {
   w->state = W_IDLE;
   w->said_hello = true;
-  p->start_failures = 0;
+  p->start_failures = p->start_kills = 0;
   if (w->forked)
     p->fs.deaths = 0;
   w->deadline = p->idle_ms > 0 ? now_ns() + (uint64_t)p->idle_ms * 1000000u : 0;
@@ -338,6 +344,7 @@ static void fs_down(errand__pool *p) {
   p->fs.c.pid = -1;
   bool was_up = p->fs.state == FS_UP;
   p->fs.state = was_up && ++p->fs.deaths < 3 ? FS_NONE : FS_OFF;
+  bool counted = false;
   for (pworker *w = p->workers; w; w = w->next) {
     if (!w->forked || w->exited)
       continue;
@@ -345,10 +352,14 @@ static void fs_down(errand__pool *p) {
       /* Never forked, so no job of its own.  A server that came up and
        * died is not the worker program failing: the job it was for
        * waits for the next worker.  One that never came up is that
-       * program not serving (bury says so, as for an exec'd worker). */
+       * program not serving (bury says so, as for an exec'd worker),
+       * once: its one death is one failed start, however many workers
+       * were waiting for it (a kill -9 of a starting server must not
+       * read as two failures in a row and fault an innocent job). */
       w->exited = true;
       w->wstatus = st;
-      w->start_failed = was_up;
+      w->start_failed = was_up || counted;
+      counted = true;
     } else {
       w->orphan = true;
       if (w->c.pidfd >= 0)
@@ -357,9 +368,25 @@ static void fs_down(errand__pool *p) {
   }
 }
 
-/* An orphan ended: the kernel may still know how. */
+#define REAP_POLL_NS (1000000ull)       /* 1 ms */
+#define REAP_PATIENCE_NS (200000000ull) /* 200 ms */
+
+/* An orphan ended: the kernel may still know how, once init has reaped
+ * it (a moment later, or never where the process 1 of a container does
+ * not reap): ask again every millisecond for a while (timers). */
 static void orphan_ended(errand__pool *p, pworker *w) {
-  if (errand__pidfd_exit_status(w->c.pidfd, &w->wstatus) != 0)
+  int rc = errand__pidfd_exit_status(w->c.pidfd, &w->wstatus);
+  uint64_t now = now_ns();
+  if (rc == 1 && !w->reap_giveup) {
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, w->c.pidfd, NULL); /* stays readable */
+    w->reap_giveup = now + REAP_PATIENCE_NS;
+  }
+  if (rc == 1 && now < w->reap_giveup) {
+    w->reap_check = now + REAP_POLL_NS;
+    return;
+  }
+  w->reap_check = 0;
+  if (rc != 0)
     w->status_unknown = true;
   w->exited = true;
   close_fd(p, &w->c.pidfd);
@@ -707,9 +734,15 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
                "worker process %s before saying HELLO (is it an errand "
                "worker?)",
                desc);
-    /* One death at start may be the world (a kill -9 from outside); two
-     * in a row is the worker program: from then on each one ends a job. */
-    if (++p->start_failures >= 2)
+    /* One death at start may be the world; two in a row is the worker
+     * program: from then on each one ends a job.  A SIGKILL that errand
+     * did not send is more likely the world (a kill -9, the OOM killer
+     * busy elsewhere), so those end a job only after 8 in a row: a program
+     * the OOM killer stops at every start still fails its jobs, and a kill
+     * of a starting worker now and then does not fault an innocent one. */
+    bool killed = !w->reason[0] &&
+                  (w->status_unknown || errand__status_is_sigkill(w->wstatus));
+    if (killed ? ++p->start_kills >= 8 : ++p->start_failures >= 2)
       fail_one_queued(p, w, ERRAND_E_WORKER_DIED, what);
   }
   errand__procjob *j = w->job;
@@ -933,12 +966,23 @@ static uint64_t timers(errand__pool *p, bool stopping) {
       idle_above_min++;
   idle_above_min -= p->min;
   for (pworker *w = p->workers; w; w = w->next) {
+    if (w->reap_check && now >= w->reap_check)
+      orphan_ended(p, w);
+    if (w->exited) {
+      next = now; /* buried on the next turn, without sleeping */
+      continue;
+    }
+    if (w->reap_check && (!next || w->reap_check < next))
+      next = w->reap_check;
     if (w->deadline && now >= w->deadline) {
       w->deadline = 0;
       if (w->sock_shut && !w->kill_stage) {
-        kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL,
-                    "protocol error: the worker shut its protocol socket but "
-                    "did not exit");
+        /* One that did exit is buried when its end is known (its pidfd,
+         * its fork server, or init's reap of an orphan), however late. */
+        if (!w->reap_check && !errand__pidfd_ended(w->c.pidfd))
+          kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL,
+                      "protocol error: the worker shut its protocol socket "
+                      "but did not exit");
       } else if (w->state == W_STARTING) {
         kill_worker(p, w, SIGKILL, ERRAND_E_PROTOCOL,
                     "protocol error: no HELLO within 10 s");
@@ -967,7 +1011,7 @@ static uint64_t timers(errand__pool *p, bool stopping) {
 static void keep_minimum(errand__pool *p) {
   /* After three workers in a row died at start, workers start only for
    * jobs (each failure ends one), not to keep the minimum. */
-  if (p->oneshot || p->start_failures >= 3)
+  if (p->oneshot || p->start_failures >= 3 || p->start_kills >= 8)
     return;
   int alive = 0;
   for (pworker *w = p->workers; w; w = w->next)
