@@ -88,6 +88,10 @@ void errand__wakefd_close(int fd);
 /* Waits until fd is readable (0) or the wake descriptor stopfd is
  * signalled (-1). */
 int errand__wait_readable(int fd, int stopfd);
+/* Waits up to timeout_ms (negative: forever) for fd to be readable (or
+ * at its end, or in error: a read says which); false when the time ran
+ * out. */
+bool errand__fd_wait_readable(int fd, int64_t timeout_ms);
 
 /* ---- child processes (spawn.c) ---- */
 typedef struct errand__child {

@@ -47,3 +47,14 @@ int errand__wait_readable(int fd, int stopfd) {
       return 0; /* readable, shut or in error: read() says which */
   }
 }
+
+bool errand__fd_wait_readable(int fd, int64_t timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int t = timeout_ms < 0         ? -1
+          : timeout_ms > 1000000 ? 1000000
+                                 : (int)timeout_ms;
+  int n;
+  while ((n = poll(&p, 1, t)) < 0 && errno == EINTR)
+    ;
+  return n > 0;
+}

@@ -330,6 +330,11 @@ int errand_worker_main(errand_jobs *jh) {
       continue;
     }
     errand__buf_compact(&w.in);
+    /* poll, then read: a read blocked on a Unix socket is also woken each
+     * time the host reads what we wrote (the socket has one wait queue for
+     * both directions), which costs a resident round trip a sleep and a
+     * wake-up more than it needs; poll waits for input only. */
+    errand__fd_wait_readable(w.fd, -1);
     read_more(&w);
   }
 }
