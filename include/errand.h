@@ -259,7 +259,9 @@ typedef struct errand_post_options {
   errand_signal *signal;
   /* Subscribe to the task's events before it can run, so none is missed:
    * on_event(task, name, data, len, event_arg) on event_loop (NULL: on the
-   * emitting thread).  Not for errand_post_batch. */
+   * emitting thread; for a process job, the thread that read the worker's
+   * frame: errand's, or one waiting for the job, see errand_wait).  Not for
+   * errand_post_batch. */
   errand_event_fn on_event;
   errand_loop *event_loop;
   void *event_arg;
@@ -387,7 +389,11 @@ ERRAND_EXPORT int errand_blocking_end(void);
  * before it sleeps (a result that close costs no sleep and wake-up); the
  * spin shrinks for a thread whose results keep coming later than that, so
  * a loop of long waits does not burn CPU.  wait_all and wait_any do not
- * spin.
+ * spin.  A thread that is neither a pool worker nor a task, waiting for one
+ * running process job (errand_wait, or wait_all one task at a time), reads
+ * the answer of the job's worker process itself instead of sleeping until
+ * errand's supervisor thread has read it: a resident round trip then costs
+ * two wake-ups, as a pipe echo does.
  * Inside a task that gets canceled, waits return E_CANCELED at once.
  * Returns 0 when the condition holds, else E_TIMEOUT / E_CANCELED /
  * E_INVALID / E_RELEASED. */
@@ -520,7 +526,7 @@ ERRAND_EXPORT int errand_task_callback(errand_task *t, errand_loop *loop,
                                        errand_callback_fn cb, void *arg);
 
 /* Subscribes fn to t's events, on loop (NULL: on the emitting thread,
- * synchronously).  Events emitted before this call are not delivered: to
+ * synchronously; see errand_post_options.on_event for process jobs).  Events emitted before this call are not delivered: to
  * miss none, subscribe at post time (errand_post_options.on_event). */
 ERRAND_EXPORT int errand_task_on_event(errand_task *t, errand_loop *loop,
                                        errand_event_fn fn, void *arg);
@@ -611,7 +617,12 @@ typedef struct errand_job_options {
  * Errors: E_INVALID (unknown name, args not valid JSON or not an array or
  * object, bad options) with the reason in errand_last_error(), plus those of
  * errand_post.  For file:// names (a module path, "file://jobs/timer.so" or
- * "file://jobs/timer.so#handler"), the module is loaded where the job runs. */
+ * "file://jobs/timer.so#handler"), the module is loaded where the job runs.
+ * An ERRAND_JOB_WORKER job started while a worker of its pool is idle and
+ * no job of its priority or a higher one is queued there is normally sent
+ * to that worker by the calling thread itself, before errand_job_start
+ * returns (unless errand's supervisor thread is busy with the pool at that
+ * moment: then it sends it). */
 ERRAND_EXPORT int errand_job_start(errand_runtime *rt, errand_jobs *jobs,
                                    const char *name, const char *args,
                                    const errand_job_options *opts,

@@ -487,4 +487,110 @@ TEST(a_job_started_from_a_task_leaves_that_task_current) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* errand.h: a job started while a worker of its pool is idle and nothing
+ * of its priority or higher is queued is sent before errand_job_start
+ * returns: the worker's pid is the job's at once. */
+TEST(a_job_for_an_idle_worker_is_sent_before_start_returns) {
+  errand_runtime *rt = rt_new(2);
+  errand_procpool_options po = pool_opts(1, 1);
+  errand_procpool *pool;
+  int worker, i, n = check_iters(200);
+  REQUIRE(rt);
+  pool = pool_with(rt, &po);
+  REQUIRE(pool);
+  worker = run_pid(rt, ERRAND_JOB_WORKER, pool); /* up and idle */
+  REQUIRE(worker > 0);
+  for (i = 0; i < n; i++) {
+    errand_job_options o = job_opts(ERRAND_JOB_WORKER);
+    errand_task *t;
+    o.pool = pool;
+    t = start_job(rt, "pid", "[]", &o);
+    if (!t) break;
+    CHECK_EQ_INT(pid_of(t), worker);
+    if (wait_final(t)) CHECK_EQ_INT(atoi(result_of(t)), worker);
+    errand_task_release(t);
+  }
+  /* With the worker busy, the next job waits in the queue: no pid yet. */
+  {
+    int pid = 0;
+    errand_task *busy = occupy_worker(rt, pool, 300, &pid);
+    errand_job_options o = job_opts(ERRAND_JOB_WORKER);
+    errand_task *t;
+    o.pool = pool;
+    t = start_job(rt, "pid", "[]", &o);
+    CHECK_EQ_INT(pid, worker);
+    if (t) {
+      CHECK_EQ_INT(pid_of(t), 0);
+      if (wait_final(t)) CHECK_EQ_INT(atoi(result_of(t)), worker);
+    }
+    errand_task_release(t);
+    if (busy) wait_final(busy);
+    errand_task_release(busy);
+  }
+  CHECK_OK(errand_procpool_destroy(pool));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+typedef struct tick_count {
+  errand_task *t; /* set once errand_job_start returned */
+  atomic_int n, late, wrong;
+} tick_count;
+
+static void on_tick(errand_task *t, const char *name, const void *data,
+                    size_t len, void *arg) {
+  tick_count *c = (tick_count *)arg;
+  char want[32];
+  errand_status s;
+  int k = atomic_fetch_add(&c->n, 1);
+  snprintf(want, sizeof want, "{\"n\":%d}", k);
+  if (strcmp(name, "tick") != 0 || len != strlen(want) ||
+      memcmp(data, want, len) != 0)
+    atomic_fetch_add(&c->wrong, 1);
+  /* No event after the end: the task is not final yet. */
+  if (errand_task_status(t, &s) != 0 || s >= ERRAND_STATUS_RAN_TO_COMPLETION)
+    atomic_fetch_add(&c->late, 1);
+}
+
+/* The thread that waits for a resident job reads its worker's answer
+ * itself (errand.h, errand_wait), the supervisor thread everything else:
+ * whichever reads them, every progress event comes, in order, before the
+ * end, and a subscriber on no loop (called where the frame is read) sees
+ * the job still running.  Random pauses move the frames between readers. */
+TEST(progress_then_end_in_order_whoever_reads_the_worker) {
+  errand_runtime *rt = rt_new(2);
+  errand_procpool_options po = pool_opts(1, 1);
+  errand_procpool *pool;
+  check_rng g;
+  int i, n = check_iters(60);
+  REQUIRE(rt);
+  pool = pool_with(rt, &po);
+  REQUIRE(pool);
+  check_rng_init(&g, check_seed("order"));
+  for (i = 0; i < n; i++) {
+    errand_job_options o = job_opts(ERRAND_JOB_WORKER);
+    tick_count c;
+    errand_task *t = NULL;
+    int count = 1 + (int)check_rng_below(&g, 8);
+    char args[64];
+    memset(&c, 0, sizeof c);
+    o.pool = pool;
+    o.post.on_event = on_tick;
+    o.post.event_arg = &c;
+    snprintf(args, sizeof args, "{\"count\":%d,\"sleep_ms\":%d}", count,
+             (int)check_rng_below(&g, 3));
+    if (!CHECK_OK(errand_job_start(rt, jc_jobs, "progress", args, &o, &t)))
+      break;
+    if (check_rng_below(&g, 3) == 0) check_sleep_ms(check_rng_below(&g, 4));
+    if (CHECK_OK(errand_wait(t, CHECK_LONG_MS))) {
+      CHECK_EQ_INT(status_of(t), ERRAND_STATUS_RAN_TO_COMPLETION);
+      CHECK_EQ_INT(atomic_load(&c.n), count);
+    }
+    CHECK_EQ_INT(atomic_load(&c.wrong), 0);
+    CHECK_EQ_INT(atomic_load(&c.late), 0);
+    errand_task_release(t);
+  }
+  CHECK_OK(errand_procpool_destroy(pool));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
 JOB_TEST_MAIN()

@@ -8,6 +8,22 @@
  * job.  A worker that dies or misbehaves faults only its own job; the pool
  * replaces it.  One-shot process jobs use the same machinery with workers
  * that serve a single job.
+ *
+ * The direct lane: a round trip through the supervisor costs two more
+ * wake-ups (the caller's post wakes it to send RUN, the RESULT wakes it
+ * before it wakes the waiter) than a process echo needs.  So a job started
+ * while a resident worker is idle and nothing is queued ahead of it is
+ * sent by the starting thread itself (job_fn), and a thread that waits for
+ * one job reads its worker's answer itself (proc_drive, errand__aux.drive).
+ * Everything that touches workers is under io_mu, held by the supervisor
+ * whenever it is not asleep in epoll_wait and by those threads while they
+ * send or read; a worker whose socket a waiter is polling has `reader` set
+ * and the supervisor leaves that socket alone.  What ends a job or reaches
+ * the user (a progress event) is queued under io_mu and carried out after
+ * it is released, in order (flush_actions).
+ *
+ * Lock order: io_mu, then mu; a task's stripe lock and the parkers come
+ * after both.
  */
 #include "proc/proc_int.h"
 
@@ -48,10 +64,12 @@ struct pworker {
   errand__procjob *job;
   int jobs_done;
   errand__buf in, out;
-  bool want_out; /* EPOLLOUT registered */
+  bool want_out;    /* a frame waits to be written (EPOLLOUT) */
+  uint32_t sock_ep; /* the events its socket's epoll entry asks for */
   uint64_t deadline;
   int kill_stage; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
   bool said_hello;
+  bool reader; /* a waiter polls its socket (proc_drive): not ours to read */
   char reason[256];
   int reason_code;
   bool exited;
@@ -69,6 +87,16 @@ struct pworker {
   uint64_t reap_check, reap_giveup;
 };
 
+/* Something to carry out once io_mu is released (flush_actions). */
+typedef struct pact {
+  struct pact *next;
+  int kind; /* ACT_END (the pact embedded in its job), ACT_EMIT */
+  errand__procjob *j;
+  int rc;
+  char *name, *text; /* ACT_EMIT */
+} pact;
+enum { ACT_END, ACT_EMIT };
+
 struct errand__procjob {
   errand__procjob *next;
   errand__task *t; /* one reference while the pool has the job */
@@ -83,6 +111,8 @@ struct errand__procjob {
   bool cancel_sent;
   errand__listener lis;
   pworker *w;
+  pact end; /* its end, queued once */
+  char end_msg[512];
 };
 
 struct errand__pool {
@@ -94,6 +124,10 @@ struct errand__pool {
   int64_t idle_ms, grace_ms;
   char **argv;
   bool oneshot;
+  pthread_mutex_t io_mu;   /* every worker and the supervisor's state */
+  pact *acts, **acts_tail; /* under io_mu */
+  bool flushing;           /* under io_mu: a thread runs the actions */
+  uint64_t sup_wake; /* under io_mu: when the supervisor wakes (0: never) */
   pthread_mutex_t mu;
   errand__procjob *qh[ERRAND__LEVELS], *qt[ERRAND__LEVELS]; /* under mu */
   bool stopping;                                            /* under mu */
@@ -163,7 +197,23 @@ static bool argv_equal(char **a, char **b) {
 
 /* ---- ending jobs ---- */
 
+static void act_push(errand__pool *p, pact *a) {
+  a->next = NULL;
+  *p->acts_tail = a;
+  p->acts_tail = &a->next;
+}
+
+/* Under io_mu: j ends once io_mu is released (flush_actions). */
 static void end_job(errand__procjob *j, int rc, const char *msg) {
+  j->end = (pact){.kind = ACT_END, .j = j, .rc = rc};
+  if (msg)
+    snprintf(j->end_msg, sizeof j->end_msg, "%s", msg);
+  else
+    j->end_msg[0] = '\0';
+  act_push(j->pool, &j->end);
+}
+
+static void end_job_now(errand__procjob *j, int rc, const char *msg) {
   errand__task *t = j->t;
   j->t = NULL;
   errand__unlisten(t, &j->lis);
@@ -171,6 +221,39 @@ static void end_job(errand__procjob *j, int rc, const char *msg) {
     errand__task_set_result_any(t, j->rec->result, NULL);
   errand__task_finish(t, rc, msg);
   errand__task_unref(t); /* the pool's */
+}
+
+/* Carries out the queued actions, with io_mu released, in the order they
+ * were queued: one thread at a time, so a job's progress events are
+ * delivered before its end even when several threads queue.  A thread
+ * that finds another one at it leaves its actions to that one. */
+static void flush_actions(errand__pool *p) {
+  pthread_mutex_lock(&p->io_mu);
+  if (p->flushing) {
+    pthread_mutex_unlock(&p->io_mu);
+    return;
+  }
+  p->flushing = true;
+  while (p->acts) {
+    pact *a = p->acts;
+    p->acts = NULL;
+    p->acts_tail = &p->acts;
+    pthread_mutex_unlock(&p->io_mu);
+    while (a) {
+      pact *next = a->next;
+      if (a->kind == ACT_END) {
+        end_job_now(a->j, a->rc, a->j->end_msg[0] ? a->j->end_msg : NULL);
+      } else {
+        errand__task_emit_any(a->j->t, a->name, a->text, strlen(a->text));
+        free(a->text);
+        free(a);
+      }
+      a = next;
+    }
+    pthread_mutex_lock(&p->io_mu);
+  }
+  p->flushing = false;
+  pthread_mutex_unlock(&p->io_mu);
 }
 
 static void cancel_end(errand__procjob *j, const char *what) {
@@ -189,11 +272,26 @@ static void cancel_end(errand__procjob *j, const char *what) {
 
 /* ---- sending ---- */
 
-static void watch(errand__pool *p, pworker *w, bool out) {
-  struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0),
-                           .data.ptr = &w->tags[TAG_SOCK]};
+/* Keeps the socket's epoll entry in step with what we want of it: in,
+ * and out while a frame waits to be written; nothing while a waiter polls
+ * it (proc_drive), one-shot: epoll reports a hang-up even to an entry that
+ * asks for nothing, and we must not spin on a socket that is not ours to
+ * read. */
+static void sock_watch(errand__pool *p, pworker *w) {
+  if (w->c.sock < 0)
+    return;
+  uint32_t want = w->reader ? (uint32_t)EPOLLONESHOT
+                            : EPOLLIN | (w->want_out ? (uint32_t)EPOLLOUT : 0u);
+  if (w->sock_ep == want)
+    return;
+  struct epoll_event ev = {.events = want, .data.ptr = &w->tags[TAG_SOCK]};
   epoll_ctl(p->epfd, EPOLL_CTL_MOD, w->c.sock, &ev);
+  w->sock_ep = want;
+}
+
+static void watch(errand__pool *p, pworker *w, bool out) {
   w->want_out = out;
+  sock_watch(p, w);
 }
 
 static void flush_out(errand__pool *p, pworker *w) {
@@ -274,6 +372,11 @@ static void close_fd(errand__pool *p, int *fd) {
     close(*fd);
     *fd = -1;
   }
+}
+
+static void close_sock(errand__pool *p, pworker *w) {
+  close_fd(p, &w->c.sock);
+  w->sock_ep = 0;
 }
 
 static void watch_fd(errand__pool *p, int fd, evtag *tag) {
@@ -483,6 +586,7 @@ static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->tags[k]};
     epoll_ctl(p->epfd, EPOLL_CTL_ADD, fds[k], &ev);
   }
+  w->sock_ep = EPOLLIN;
   w->next = p->workers;
   p->workers = w;
   atomic_fetch_add(&p->size, 1);
@@ -589,9 +693,19 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     }
     char *text = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)
                       : errand__strdup("null");
-    if (text && !ld_acq(&j->cancel))
-      errand__task_emit_any(j->t, name, text, strlen(text));
-    free(text);
+    size_t nl = strlen(name) + 1;
+    pact *a =
+        text && !ld_acq(&j->cancel) ? errand__malloc(sizeof *a + nl) : NULL;
+    if (a) {
+      /* Delivered once io_mu is released: a subscriber may be called on
+       * this thread, and it may start jobs on this pool. */
+      *a = (pact){
+          .kind = ACT_EMIT, .j = j, .name = (char *)(a + 1), .text = text};
+      memcpy(a->name, name, nl);
+      act_push(p, a);
+    } else {
+      free(text);
+    }
     json_decref(v);
     return;
   }
@@ -648,7 +762,7 @@ static void read_sock(errand__pool *p, pworker *w) {
     if (k < 0 && errno == EINTR)
       continue;
     if (k == 0) {
-      close_fd(p, &w->c.sock); /* its exit will be reaped */
+      close_sock(p, w); /* its exit will be reaped */
       if (w->state != W_STOPPING && !w->exited) {
         /* A worker that shut its socket can never answer: it should be
          * exiting (a crash, an exit); if it lives on, it goes. */
@@ -660,6 +774,9 @@ static void read_sock(errand__pool *p, pworker *w) {
     if (k < 0)
       return;
     w->in.len += (size_t)k;
+    /* Less than we asked for: nothing more is waiting (a read would only
+     * say EAGAIN, and more coming later makes the socket readable again). */
+    bool drained = (size_t)k < 65536;
     errand__frame f;
     const char *why = "";
     int r = ERRAND__FRAME_NEED_MORE;
@@ -671,6 +788,8 @@ static void read_sock(errand__pool *p, pworker *w) {
     if (w->kill_stage < 2 && r == ERRAND__FRAME_BAD)
       return protocol_error(p, w, why);
     errand__buf_compact(&w->in);
+    if (drained)
+      return;
   }
 }
 
@@ -774,7 +893,7 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
       }
     }
   }
-  close_fd(p, &w->c.sock);
+  close_sock(p, w);
   close_fd(p, &w->c.out);
   close_fd(p, &w->c.err);
   close_fd(p, &w->c.pidfd);
@@ -997,6 +1116,14 @@ static uint64_t timers(errand__pool *p, bool stopping) {
     }
     if (w->deadline && (!next || w->deadline < next))
       next = w->deadline;
+    /* A busy worker's idle timeout will be idle_ms from its job's end at
+     * the earliest: look again by then, so that a waiter who ends its job
+     * (proc_drive) and sets that timeout need not wake us for it. */
+    if (w->state == W_BUSY && p->idle_ms > 0) {
+      uint64_t idle = now + (uint64_t)p->idle_ms * 1000000u;
+      if (!next || idle < next)
+        next = idle;
+    }
     if (!w->forked && w->c.pidfd < 0 &&
         (w->state == W_STOPPING || w->c.sock < 0)) {
       /* No pidfd: poll for the exit. */
@@ -1025,10 +1152,53 @@ static void keep_minimum(errand__pool *p) {
   }
 }
 
+static void handle_event(errand__pool *p, const struct epoll_event *e) {
+  evtag *tag = e->data.ptr;
+  if (tag->kind == TAG_WAKE) {
+    errand__wakefd_drain(p->wakefd);
+    return;
+  }
+  if (tag->kind == TAG_FS || tag->kind == TAG_FSPID) {
+    if (p->fs.c.sock >= 0)
+      tag->kind == TAG_FS ? fs_read(p) : fs_down(p);
+    return;
+  }
+  pworker *w = tag->w;
+  switch (tag->kind) {
+  case TAG_SOCK:
+    /* (An event from before a waiter took the socket: it reads it.) */
+    if (w->reader)
+      break;
+    if (e->events & EPOLLOUT)
+      flush_out(p, w);
+    if (e->events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+      read_sock(p, w);
+    break;
+  case TAG_OUT:
+  case TAG_ERR:
+    drain_pipe(p, w, tag->kind);
+    break;
+  case TAG_PIDFD:
+    if (w->forked) {
+      orphan_ended(p, w);
+      break;
+    }
+    check_exit(w);
+    if (w->c.pidfd >= 0 && w->exited)
+      close_fd(p, &w->c.pidfd);
+    break;
+  }
+}
+
 static void *supervisor(void *arg) {
   errand__pool *p = arg;
   struct epoll_event ev[32];
+  int n = 0;
+  pthread_mutex_lock(&p->io_mu);
   for (;;) {
+    /* No worker is freed but here, so the events still name live ones. */
+    for (int i = 0; i < n; i++)
+      handle_event(p, &ev[i]);
     pthread_mutex_lock(&p->mu);
     bool stopping = p->stopping, canceling = p->rt_canceling;
     pthread_mutex_unlock(&p->mu);
@@ -1048,7 +1218,8 @@ static void *supervisor(void *arg) {
         w->exited = true;
         w->status_unknown = true;
       }
-      if (w->exited)
+      /* One a waiter polls is buried once it let go (it wakes us). */
+      if (w->exited && !w->reader)
         bury(p, w, stopping);
     }
     handle_cancels(p, stopping, canceling);
@@ -1060,47 +1231,19 @@ static void *supervisor(void *arg) {
       break;
     }
     uint64_t next = timers(p, stopping);
+    p->sup_wake = next;
     int timeout = -1;
     if (next) {
       uint64_t now = now_ns();
       timeout = next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
     }
-    int n = epoll_wait(p->epfd, ev, 32, timeout);
-    for (int i = 0; i < n; i++) {
-      evtag *tag = ev[i].data.ptr;
-      if (tag->kind == TAG_WAKE) {
-        errand__wakefd_drain(p->wakefd);
-        continue;
-      }
-      if (tag->kind == TAG_FS || tag->kind == TAG_FSPID) {
-        if (p->fs.c.sock >= 0)
-          tag->kind == TAG_FS ? fs_read(p) : fs_down(p);
-        continue;
-      }
-      pworker *w = tag->w;
-      switch (tag->kind) {
-      case TAG_SOCK:
-        if (ev[i].events & EPOLLOUT)
-          flush_out(p, w);
-        if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-          read_sock(p, w);
-        break;
-      case TAG_OUT:
-      case TAG_ERR:
-        drain_pipe(p, w, tag->kind);
-        break;
-      case TAG_PIDFD:
-        if (w->forked) {
-          orphan_ended(p, w);
-          break;
-        }
-        check_exit(w);
-        if (w->c.pidfd >= 0 && w->exited)
-          close_fd(p, &w->c.pidfd);
-        break;
-      }
-    }
+    pthread_mutex_unlock(&p->io_mu);
+    flush_actions(p);
+    n = epoll_wait(p->epfd, ev, 32, timeout);
+    pthread_mutex_lock(&p->io_mu);
   }
+  pthread_mutex_unlock(&p->io_mu);
+  flush_actions(p);
   return NULL;
 }
 
@@ -1113,6 +1256,89 @@ static void on_cancel(errand__listener *l, errand__task *t) {
   errand__wakefd_signal(j->pool->wakefd);
 }
 
+static void pool_unref(errand__pool *p);
+
+/* Under io_mu and mu: an idle worker that j may have at once (the
+ * direct lane), or NULL.  Never past a queued job of j's level or a
+ * higher one: those go first, through the supervisor. */
+static pworker *lendable(errand__pool *p, const errand__procjob *j) {
+  if (p->oneshot)
+    return NULL;
+  for (unsigned l = 0; l <= j->level; l++)
+    if (p->qh[l])
+      return NULL;
+  for (pworker *w = p->workers; w; w = w->next)
+    if (w->state == W_IDLE && !w->exited && !w->reader && !w->kill_stage &&
+        !w->sock_shut && !w->want_out && w->c.sock >= 0 &&
+        argv_equal(w->argv, p->argv))
+      return w;
+  return NULL;
+}
+
+/* Under io_mu, after a waiter handled w: whether the supervisor must look
+ * (a burial, a kill, a timer earlier than the one it sleeps for, a queued
+ * job for the worker that just came free). */
+static bool needs_supervisor(errand__pool *p, const pworker *w) {
+  if (w->exited || w->c.sock < 0 || w->kill_stage || w->want_out ||
+      (w->state != W_IDLE && w->state != W_BUSY))
+    return true;
+  if (w->deadline && (!p->sup_wake || w->deadline < p->sup_wake))
+    return true;
+  pthread_mutex_lock(&p->mu);
+  bool queued = false;
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++)
+    queued |= p->qh[l] != NULL;
+  pthread_mutex_unlock(&p->mu);
+  return queued;
+}
+
+/* Longest a waiter polls a worker's socket before it looks at the task
+ * again: every end of a running job comes with the socket readable (a
+ * frame, or the end of the stream when the worker dies), but a process the
+ * worker started may hold the socket open past its death. */
+#define DRIVE_POLL_MS 50
+
+/* errand__aux.drive of a process job: the waiter reads the answer of the
+ * job's worker itself, instead of the supervisor reading it and waking the
+ * waiter. */
+static bool proc_drive(errand__task *t, uint64_t deadline) {
+  errand__jobrec *rec = t->aux->ext;
+  errand__procjob *j = rec->pj;
+  errand__pool *p = j->pool;
+  pthread_mutex_lock(&p->io_mu);
+  pworker *w = j->w;
+  if (!w || w->job != j || w->state != W_BUSY || w->reader || w->exited ||
+      w->kill_stage || w->want_out || w->c.sock < 0) {
+    pthread_mutex_unlock(&p->io_mu);
+    return false;
+  }
+  w->reader = true; /* the supervisor leaves its socket (and w) alone */
+  sock_watch(p, w);
+  int fd = w->c.sock;
+  pthread_mutex_unlock(&p->io_mu);
+  int64_t ms = DRIVE_POLL_MS;
+  if (deadline) {
+    uint64_t now = now_ns();
+    int64_t left =
+        now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u) + 1;
+    if (left < ms)
+      ms = left;
+  }
+  bool ready = errand__fd_wait_readable(fd, ms);
+  pthread_mutex_lock(&p->io_mu);
+  w->reader = false;
+  if (ready)
+    read_sock(p, w);
+  sock_watch(p, w);
+  /* Under io_mu: the supervisor cannot have gone (and closed wakefd)
+   * while w was not buried. */
+  if (needs_supervisor(p, w))
+    errand__wakefd_signal(p->wakefd);
+  pthread_mutex_unlock(&p->io_mu);
+  flush_actions(p);
+  return true;
+}
+
 static int job_fn(errand_task *self, void *arg) {
   errand__procjob *j = arg;
   errand__pool *p = j->pool;
@@ -1123,9 +1349,14 @@ static int job_fn(errand_task *self, void *arg) {
     errand__unlisten(t, &j->lis);
     return ERRAND_E_CANCELED;
   }
+  /* The direct lane needs io_mu; if the supervisor holds it, the job
+   * takes the queue rather than wait for it. */
+  bool io = !p->oneshot && pthread_mutex_trylock(&p->io_mu) == 0;
   pthread_mutex_lock(&p->mu);
   if (p->stopping) {
     pthread_mutex_unlock(&p->mu);
+    if (io)
+      pthread_mutex_unlock(&p->io_mu);
     errand__unlisten(t, &j->lis);
     return errand_task_fail(self, ERRAND_E_SHUTDOWN,
                             "the process pool is being destroyed");
@@ -1133,22 +1364,36 @@ static int job_fn(errand_task *self, void *arg) {
   errand__ref_inc(t);
   j->t = t;
   j->level = st_level(ld_acq(&t->state));
+  st_rel(&t->aux->drive, proc_drive);
   /* Deferred before the supervisor can see it: it may end the run at once.
    * Its run timeout starts when a worker takes it (assign). */
   errand__task_defer(t);
   errand__task_stop_run_timer(t);
+  pworker *w = io ? lendable(p, j) : NULL;
+  if (w) {
+    pthread_mutex_unlock(&p->mu);
+    /* t may end (and go) from here on: p stays, j's reference holds it
+     * until the flush is done. */
+    errand__ref_inc(p);
+    assign(p, w, j);
+    pthread_mutex_unlock(&p->io_mu);
+    flush_actions(p); /* assign may have failed the job */
+    pool_unref(p);
+    return 0;
+  }
   j->next = NULL;
   if (p->qt[j->level])
     p->qt[j->level]->next = j;
   else
     p->qh[j->level] = j;
   p->qt[j->level] = j;
-  pthread_mutex_unlock(&p->mu);
+  /* Under mu: the pool cannot be stopped (and wakefd closed) meanwhile. */
   errand__wakefd_signal(p->wakefd);
+  pthread_mutex_unlock(&p->mu);
+  if (io)
+    pthread_mutex_unlock(&p->io_mu);
   return 0;
 }
-
-static void pool_unref(errand__pool *p);
 
 void errand__procjob_free(errand__procjob *j) {
   argv_free(j->argv);
@@ -1181,6 +1426,7 @@ static void pool_unref(errand__pool *p) {
   free(p->index_used);
   errand__jobs_unref(p->jobs);
   pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->io_mu);
   errand__table_free(&errand__procpool_table, p);
 }
 
@@ -1215,6 +1461,8 @@ static int pool_new(errand__rt *rt, errand__jobs *jobs,
   if (!p)
     return errand__err(ERRAND_E_NOMEM, "no memory for a process pool");
   pthread_mutex_init(&p->mu, NULL);
+  pthread_mutex_init(&p->io_mu, NULL);
+  p->acts_tail = &p->acts;
   p->rt = rt;
   p->jobs = jobs;
   errand__ref_inc(jobs);

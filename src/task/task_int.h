@@ -54,6 +54,10 @@ typedef struct errand__rt errand__rt;
 typedef struct errand__listener errand__listener;
 typedef struct errand__task errand__task;
 
+struct errand__task;
+/* See errand__aux.drive. */
+typedef bool (*errand__drive_fn)(struct errand__task *t, uint64_t deadline);
+
 /* Fields most tasks never use, allocated only when one is set. */
 typedef struct errand__aux {
   char *name;
@@ -69,6 +73,13 @@ typedef struct errand__aux {
   void *ext;
   void (*ext_free)(void *ext);
   uint64_t t_start; /* run start stamp, for deferred runs */
+  /* Set by whoever runs a deferred task (a process job's pool): a thread
+   * outside the pool that would park waiting for this task alone calls it
+   * instead.  It waits, until deadline (0: none) at the latest, for what
+   * ends the task, handling it on the waiter's thread when it can (one
+   * wake-up instead of two), and returns true; false when it cannot help
+   * now (then the waiter parks). */
+  _Atomic(errand__drive_fn) drive;
 } errand__aux;
 
 struct errand__task {

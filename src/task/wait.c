@@ -177,6 +177,13 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
       if (!dl || soon < dl)
         dl = soon;
     }
+    /* A thread outside the pool waiting for one process job waits for its
+     * worker's answer itself (errand__aux.drive). */
+    if (n == 1 && !w && !self && ts[0]->aux) {
+      errand__drive_fn drive = ld_acq(&ts[0]->aux->drive);
+      if (drive && drive(ts[0], dl))
+        continue;
+    }
     /* A thread outside the pool waiting for one task spins a little
      * first: a result that is microseconds away (a process job's round
      * trip) then costs it no sleep and wake-up.  Workers spin for work in
