@@ -580,7 +580,9 @@ ERRAND_EXPORT int errand_jobs_load_module(errand_jobs *jobs, const char *path);
  * starts the program once as a fork server (docs/protocol.md §9): this call
  * then forks a fresh worker per job, which sees the host's current
  * directory and environment of the moment the job starts, and state of
- * the program's main() only up to this call, as an exec'd worker would. */
+ * the program's main() only up to this call, as an exec'd worker would
+ * (one such process waits forked ahead for the next job, so a job does not
+ * wait for a fork). */
 ERRAND_EXPORT int errand_worker_main(errand_jobs *jobs);
 
 typedef enum errand_job_mode {

@@ -150,11 +150,33 @@ static inline int probe_children(int which, int *pids, int max) {
 
 /* Whether pid is errand's fork server (the host's program started with
  * ERRAND_WORKER=fork-server, which forks one-shot workers): its
- * environment says so. */
+ * environment says so, and it is our child.  (Its children, the workers
+ * and the spare it forks ahead, show the environment it was started with
+ * in /proc too.) */
+/* The parent of pid, or -1. */
+static inline int probe_parent(int pid) {
+  char path[64], buf[1024];
+  size_t n;
+  FILE *f;
+  int ppid = -1;
+  char *p;
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  if (!(f = fopen(path, "re")))
+    return -1;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  p = strrchr(buf, ')'); /* after the command name */
+  if (p) sscanf(p + 1, " %*c %d", &ppid);
+  return ppid;
+}
+
 static inline int probe_is_fork_server(int pid) {
   char path[64], buf[8192];
   size_t n, i;
   FILE *f;
+  if (probe_parent(pid) != (int)getpid())
+    return 0;
   snprintf(path, sizeof path, "/proc/%d/environ", pid);
   if (!(f = fopen(path, "re")))
     return 0;

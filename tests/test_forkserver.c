@@ -295,6 +295,55 @@ TEST(many_jobs_at_once_leave_nothing_behind) {
   CHECK_EQ_INT(probe_fds(), fds_before);
 }
 
+/* Between jobs the server keeps a process forked ahead for the next one
+ * (the spare): it is the server's only live child once a job is done. */
+static int spare_pid(int server) {
+  int pids[64], n = probe_children(PROBE_LIVE, pids, 64), i, found = 0;
+  for (i = 0; i < n; i++)
+    if (probe_parent(pids[i]) == server) {
+      if (found) return -1; /* more than one */
+      found = pids[i];
+    }
+  return found;
+}
+
+TEST(a_spare_waits_for_the_next_job_and_its_death_costs_none) {
+  errand_runtime *rt = rt_new(2);
+  int server, spare = 0, round, calls = 0, pid = 0;
+  int64_t end;
+  REQUIRE(rt);
+  run_expect(rt, "add", "[1,2]", "3");
+  server = fork_server_pid();
+  REQUIRE(server > 0);
+  end = check_now_ms() + CHECK_LONG_MS;
+  while ((spare = spare_pid(server)) <= 0 && check_now_ms() < end)
+    check_sleep_ms(2);
+  CHECK(spare > 0);
+  /* The next job runs in it: a fresh process all the same. */
+  {
+    errand_task *t = process_job(rt, "count", "[]");
+    if (t && wait_final(t))
+      CHECK_EQ_INT(sscanf(result_of(t), "[%d,%d]", &calls, &pid), 2);
+    CHECK_EQ_INT(calls, 1);
+    CHECK_EQ_INT(pid, spare);
+    errand_task_release(t);
+  }
+  /* A spare killed while it waits is replaced; no job notices. */
+  for (round = 0; round < 3; round++) {
+    end = check_now_ms() + CHECK_LONG_MS;
+    while ((spare = spare_pid(server)) <= 0 && check_now_ms() < end)
+      check_sleep_ms(2);
+    if (!CHECK(spare > 0)) break;
+    CHECK_EQ_INT(kill(spare, SIGKILL), 0);
+    CHECK(wait_pid_gone(spare, CHECK_LONG_MS));
+    run_expect(rt, "add", "[2,3]", "5");
+  }
+  CHECK_EQ_INT(fork_server_pid(), server);
+  CHECK_OK(errand_runtime_destroy(rt));
+  /* The server takes its spare with it. */
+  CHECK_EQ_INT(probe_children(PROBE_ANY, NULL, 0), 0);
+}
+
 /* A fork server that dies before it says it is up (here: killed at its
  * start, as a kill -9 from outside could) is one failed start, however
  * many jobs were waiting for it: none of them faults, they run in workers

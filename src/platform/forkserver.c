@@ -12,7 +12,9 @@
  * exactly what an exec'd worker is when errand_worker_main starts serving
  * (the program's main() has run up to that call and nothing else), gets
  * the host's current directory and environment of the moment of the
- * request, and goes on as a worker on the socket the host sent.
+ * request, and goes on as a worker on the socket the host sent.  The
+ * child for the next request is forked as soon as one is handed out (the
+ * spare), so a job waits for no fork.
  *
  * The server is the child's parent, so it learns every exit status; it
  * reports it and keeps the child a zombie until the host says REAP, so a
@@ -82,8 +84,13 @@ int errand__forkserver_start(errand__child *s, char *why, size_t whylen) {
              strerror(e));
     return e;
   }
+  /* LD_BIND_NOW: the server resolves every symbol once, at its start;
+   * lazily, each forked worker would run the dynamic linker again for
+   * every function it calls first (perf: do_lookup_x, check_match and
+   * _dl_fixup in every worker).  Workers get the host's environment of the
+   * moment instead of the server's, so it goes no further. */
   const char *vars[] = {"ERRAND_WORKER=fork-server", "ERRAND_WORKER_FD=3",
-                        NULL};
+                        "LD_BIND_NOW=1", NULL};
   int rc = errand__spawn_self(vars, sv[1], why, whylen, &s->pid);
   close(sv[1]);
   if (rc != 0) {
@@ -310,122 +317,283 @@ static void become_worker(int fds[FS_FDS], char *env, size_t envlen) {
   }
 }
 
+/* Receives one request on sock into msg (cap bytes; one more for a NUL):
+ * its length, with its descriptors in fds[*nfds], 0 at end of file, or -1
+ * on an error.  MSG_CTRUNC leaves *nfds short. */
+static ssize_t recv_request(int sock, char *msg, size_t cap, int fds[FS_FDS],
+                            int *nfds, bool *truncated) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * FS_FDS)];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {msg, cap};
+  struct msghdr mh = {.msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  ssize_t k;
+  while ((k = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  *nfds = 0;
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); k > 0 && cm;
+       cm = CMSG_NXTHDR(&mh, cm))
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+      size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
+        if (*nfds < FS_FDS)
+          fds[(*nfds)++] = fd;
+        else
+          close(fd);
+      }
+    }
+  *truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
+  return k;
+}
+
+/* Passes a request on to the spare: its bytes and its descriptors. */
+static int forward(int sock, const char *msg, size_t len, const int *fds,
+                   int nfds) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * FS_FDS)];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {(void *)msg, len};
+  struct msghdr mh = {.msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = u.buf,
+                      .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+  memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+  ssize_t k;
+  while ((k = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return k == (ssize_t)len ? 0 : -1;
+}
+
+/* The spare: a child forked ahead of the next request, so that a job does
+ * not wait for a fork (Android's zygote keeps such a pool of unspecialised
+ * processes for the same reason).  It waits for its request on sock, then
+ * becomes the worker the request asks for, exactly as a child forked for
+ * the request would (the server's state is the same either way).  The
+ * server's death ends it: sock reaches its end. */
+static void spare_main(int sock, int *index) {
+  char *msg = malloc(sizeof(fs_request) + FS_ENV_MAX + 1);
+  int fds[FS_FDS];
+  int nfds;
+  bool truncated;
+  ssize_t k = msg ? recv_request(sock, msg, sizeof(fs_request) + FS_ENV_MAX,
+                                 fds, &nfds, &truncated)
+                  : -1;
+  fs_request rq;
+  if (k < (ssize_t)sizeof rq || nfds != FS_FDS || truncated)
+    _exit(0);
+  memcpy(&rq, msg, sizeof rq);
+  if (rq.type != REQ_FORK || rq.envlen != (size_t)k - sizeof rq)
+    _exit(2);
+  close(sock);
+  msg[k] = '\0';
+  become_worker(fds, msg + sizeof rq, rq.envlen);
+  *index = rq.index;
+}
+
+typedef struct fs_server {
+  int ctl, sfd;
+  sigset_t old; /* the signal mask a worker gets */
+  fs_child *kids;
+  int nkids, cap;
+  int spare_pid, spare_sock; /* 0 / -1: none */
+} fs_server;
+
+/* A new process for a request (spare = false: the request's descriptors
+ * are fds) or for the next one (spare = true): the pid, 0 in the child
+ * (which returns as a worker from errand__forkserver_main), -1 with errno
+ * when fork failed. */
+static int fork_child(fs_server *sv, bool spare, int *spare_sock) {
+  int ch[2] = {-1, -1};
+  if (spare && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
+    return -1;
+  pid_t pid = errand__fault(ERRAND__FAULT_FORK) ? (errno = EAGAIN, -1) : fork();
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &sv->old, NULL);
+    close(sv->sfd);
+    close(sv->ctl);
+    if (sv->spare_sock >= 0)
+      close(sv->spare_sock);
+    setpgid(0, 0);
+    if (spare) {
+      close(ch[0]);
+      /* Keep 3 taken (the control socket was there), as in the server:
+       * descriptors it receives must land above 3 (become_worker). */
+      int hold = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (hold >= 0 && hold != 3)
+        close(hold);
+    }
+    *spare_sock = ch[1];
+    return 0;
+  }
+  int e = errno;
+  if (spare) {
+    close(ch[1]);
+    if (pid < 0)
+      close(ch[0]);
+    else
+      *spare_sock = ch[0];
+  }
+  errno = e;
+  return pid;
+}
+
+static void spare_gone(fs_server *sv) {
+  if (sv->spare_pid <= 0)
+    return;
+  kill(sv->spare_pid, SIGKILL);
+  waitpid(sv->spare_pid, NULL, 0);
+  close(sv->spare_sock);
+  sv->spare_pid = 0;
+  sv->spare_sock = -1;
+}
+
+/* The server ends (the host is gone or broke the rules): its spare with
+ * it, so that no process outlives errand. */
+static _Noreturn void leave(fs_server *sv, int code) {
+  spare_gone(sv);
+  _exit(code);
+}
+
 int errand__forkserver_main(int ctl, int *index) {
   /* 0..2 open, so no descriptor received lands there (see become_worker). */
   for (int fd = 0; fd <= 2; fd++)
     if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
       _exit(3);
-  sigset_t chld, old;
+  fs_server sv = {.ctl = ctl, .spare_sock = -1};
+  sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, &old);
-  int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0 || reply(ctl, ERRAND__FS_HELLO, 0, (int)getpid(), 1))
+  sigprocmask(SIG_BLOCK, &chld, &sv.old);
+  sv.sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sv.sfd < 0 || reply(ctl, ERRAND__FS_HELLO, 0, (int)getpid(), 1))
     _exit(3);
-  fs_child *kids = NULL;
-  int nkids = 0, cap = 0;
   char *msg = NULL;
   for (;;) {
-    struct pollfd pf[2] = {{ctl, POLLIN, 0}, {sfd, POLLIN, 0}};
+    struct pollfd pf[2] = {{ctl, POLLIN, 0}, {sv.sfd, POLLIN, 0}};
     if (poll(pf, 2, -1) < 0) {
       if (errno == EINTR)
         continue;
-      _exit(3);
+      leave(&sv, 3);
     }
     if (pf[1].revents) {
       struct signalfd_siginfo ssi;
-      while (read(sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
+      while (read(sv.sfd, &ssi, sizeof ssi) == (ssize_t)sizeof ssi)
         ;
-      report_exits(ctl, kids, nkids);
+      /* A spare that died waiting (a kill from outside) is nobody's. */
+      siginfo_t si;
+      memset(&si, 0, sizeof si);
+      if (sv.spare_pid > 0 &&
+          waitid(P_PID, (id_t)sv.spare_pid, &si, WEXITED | WNOHANG) == 0 &&
+          si.si_pid == sv.spare_pid) {
+        close(sv.spare_sock);
+        sv.spare_pid = 0;
+        sv.spare_sock = -1;
+      }
+      report_exits(ctl, sv.kids, sv.nkids);
     }
     if (!pf[0].revents)
       continue;
     if (!msg && !(msg = malloc(sizeof(fs_request) + FS_ENV_MAX + 1)))
-      _exit(3);
+      leave(&sv, 3);
     int fds[FS_FDS] = {-1, -1, -1, -1};
-    union {
-      char buf[CMSG_SPACE(sizeof fds)];
-      struct cmsghdr align;
-    } u;
-    struct iovec iov = {msg, sizeof(fs_request) + FS_ENV_MAX};
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf};
-    ssize_t k = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
-    if (k < 0 && errno == EINTR)
-      continue;
+    int nfds;
+    bool truncated;
+    ssize_t k = recv_request(ctl, msg, sizeof(fs_request) + FS_ENV_MAX, fds,
+                             &nfds, &truncated);
     if (k <= 0)
-      _exit(0); /* the host is gone or done with us */
-    int nfds = 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-          int fd;
-          memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
-          if (nfds < FS_FDS)
-            fds[nfds++] = fd;
-          else
-            close(fd);
-        }
-      }
+      leave(&sv, 0); /* the host is gone or done with us */
     fs_request rq;
     if ((size_t)k < sizeof rq)
-      _exit(2);
+      leave(&sv, 2);
     memcpy(&rq, msg, sizeof rq);
     if (rq.type == REQ_REAP) {
       close_all(fds, nfds);
-      for (int i = 0; i < nkids; i++)
-        if (kids[i].pid == rq.index) {
-          waitpid(kids[i].pid, NULL, WNOHANG);
-          kids[i] = kids[--nkids];
+      for (int i = 0; i < sv.nkids; i++)
+        if (sv.kids[i].pid == rq.index) {
+          waitpid(sv.kids[i].pid, NULL, WNOHANG);
+          sv.kids[i] = sv.kids[--sv.nkids];
           break;
         }
       continue;
     }
     if (rq.type != REQ_FORK || rq.envlen != (size_t)k - sizeof rq)
-      _exit(2);
-    if (nfds != FS_FDS || (mh.msg_flags & MSG_CTRUNC)) {
+      leave(&sv, 2);
+    if (nfds != FS_FDS || truncated) {
       close_all(fds, nfds);
       if (reply(ctl, ERRAND__FS_FAILED, rq.seq, 0, EMFILE))
-        _exit(0);
+        leave(&sv, 0);
       continue;
     }
-    if (nkids == cap) {
-      int ncap = cap ? 2 * cap : 16;
-      fs_child *nk = realloc(kids, (size_t)ncap * sizeof *nk);
+    if (sv.nkids == sv.cap) {
+      int ncap = sv.cap ? 2 * sv.cap : 16;
+      fs_child *nk = realloc(sv.kids, (size_t)ncap * sizeof *nk);
       if (!nk) {
         close_all(fds, nfds);
         if (reply(ctl, ERRAND__FS_FAILED, rq.seq, 0, ENOMEM))
-          _exit(0);
+          leave(&sv, 0);
         continue;
       }
-      kids = nk;
-      cap = ncap;
+      sv.kids = nk;
+      sv.cap = ncap;
     }
-    pid_t pid =
-        errand__fault(ERRAND__FAULT_FORK) ? (errno = EAGAIN, -1) : fork();
-    if (pid == 0) {
-      sigprocmask(SIG_SETMASK, &old, NULL);
-      close(sfd);
-      close(ctl);
-      setpgid(0, 0);
-      msg[k] = '\0';
-      become_worker(fds, msg + sizeof rq, rq.envlen);
-      free(kids);
-      *index = rq.index;
-      return 0;
+    /* The spare takes it if it is there and alive; else a fork now. */
+    int pid = -1, e = 0;
+    if (sv.spare_pid > 0) {
+      if (forward(sv.spare_sock, msg, (size_t)k, fds, nfds) == 0) {
+        pid = sv.spare_pid;
+        close(sv.spare_sock);
+        sv.spare_pid = 0;
+        sv.spare_sock = -1;
+      } else {
+        spare_gone(&sv);
+      }
     }
-    int e = errno;
+    if (pid < 0) {
+      int unused;
+      pid = fork_child(&sv, false, &unused);
+      e = errno;
+      if (pid == 0) {
+        msg[k] = '\0';
+        become_worker(fds, msg + sizeof rq, rq.envlen);
+        free(sv.kids);
+        *index = rq.index;
+        return 0;
+      }
+    }
     close_all(fds, nfds);
     if (pid < 0) {
       if (reply(ctl, ERRAND__FS_FAILED, rq.seq, 0, e))
-        _exit(0);
+        leave(&sv, 0);
       continue;
     }
-    kids[nkids++] = (fs_child){pid, false};
+    sv.kids[sv.nkids++] = (fs_child){pid, false};
     if (reply(ctl, ERRAND__FS_FORKED, rq.seq, pid, 0))
-      _exit(0);
+      leave(&sv, 0);
+    /* The next job's process, forked while this one starts. */
+    if (sv.spare_pid <= 0) {
+      int ch = -1;
+      int sp = fork_child(&sv, true, &ch);
+      if (sp == 0) {
+        free(msg);
+        free(sv.kids);
+        spare_main(ch, index);
+        return 0;
+      }
+      if (sp > 0) {
+        sv.spare_pid = sp;
+        sv.spare_sock = ch;
+      }
+    }
   }
 }
