@@ -91,7 +91,15 @@ static uint32_t take_index_locked(errand__table *tb) {
   if (seg >= MAX_SEGS)
     return UINT32_MAX;
   if (!ld_rlx(&tb->segs[seg])) {
-    char *mem = errand__calloc(SEG_SIZE, tb->elem_size);
+    /* A task table past its first segment is growing under a burst of
+     * posts, and will fill this segment too: map it faulted in with one
+     * call instead of taking a fault per page as it fills (a page fault
+     * costs microseconds under a hypervisor).  The first segment, and
+     * the tables of long-lived objects, stay lazily zeroed so a program
+     * with a few tasks does not pay for 4096 of them in memory. */
+    char *mem = tb->per_thread_cache && seg > 0
+                    ? errand__alloc_prefaulted((size_t)SEG_SIZE * tb->elem_size)
+                    : errand__calloc(SEG_SIZE, tb->elem_size);
     if (!mem)
       return UINT32_MAX;
     /* release: a reader that finds the segment pointer sees zeroed slots. */

@@ -33,6 +33,10 @@ void *errand__realloc(void *p, size_t n);
 void *errand__aligned_alloc(size_t align, size_t n);
 char *errand__strdup(const char *s);
 char *errand__strndup(const char *s, size_t n);
+/* Zeroed memory that is never given back (slot segments), mapped and
+ * faulted in with one call (platform/pages.c), so a growing table does
+ * not take a page fault per page as it fills.  Fails like the others. */
+void *errand__alloc_prefaulted(size_t n);
 
 /* Blocks while *addr == expected, up to timeout_ns (negative = forever).
  * Returns 0 when woken (or *addr differed), or -1 on timeout.  Spurious
