@@ -324,7 +324,13 @@ ERRAND_EXPORT int errand_task_result(errand_task *t, void **value);
 
 /* The error of a FAULTED or CANCELED task: *code (may be NULL) and *message
  * (may be NULL; borrowed while you hold t).  A task that succeeded gives
- * code 0 and "".  E_PENDING if not final. */
+ * code 0 and "".  E_PENDING if not final.  The error matches how the task
+ * ended.  CANCELED: the reason its cancellation was requested with (a
+ * signal's abort, a run timeout), else its own errand_task_fail message,
+ * else "canceled".  FAULTED: its own failure, else "child task N faulted:
+ * ..." for the attached child that faulted it.  A task that runs to
+ * completion or faults after a cancellation request is not reported with
+ * the request's reason. */
 ERRAND_EXPORT int errand_task_error(errand_task *t, int *code,
                                     const char **message);
 

@@ -404,4 +404,101 @@ TEST(attach_racing_the_parents_end_holds_it_or_fails) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* A parent whose cancellation was requested (its signal aborted) while an
+ * attached child fails: the parent's error follows its final status.  It
+ * ends as its function ends: returning 0 leaves it FAULTED by the child,
+ * with the child's message; returning E_CANCELED leaves it CANCELED, with
+ * the abort's reason, whichever came first, the abort or the child's
+ * fault. */
+typedef struct abort_kin {
+  int child_first; /* the child faults before the abort */
+  int parent_rc;   /* what the parent returns once both happened */
+  gate child_gate;
+  atomic_int posted, aborted;
+} abort_kin;
+
+static int exploding_child(errand_task *self, void *arg) {
+  gate *g = (gate *)arg;
+  atomic_fetch_add(&g->started, 1);
+  while (!atomic_load(&g->open)) check_sleep_us(200);
+  return errand_task_fail(self, 4343, "child exploded");
+}
+
+static int abort_parent(errand_task *self, void *arg) {
+  abort_kin *k = (abort_kin *)arg;
+  errand_post_options o = post_opts();
+  errand_task *c = NULL;
+  int i;
+  o.parent = self;
+  if (!CHECK_OK(errand_post(g_rt, exploding_child, &k->child_gate, &o, &c)))
+    return ERRAND_E_FAILED;
+  /* Running before the abort, so the abort cannot end it unstarted. */
+  while (!atomic_load(&k->child_gate.started)) check_sleep_us(200);
+  if (k->child_first) {
+    gate_open(&k->child_gate);
+    for (i = 0; i < CHECK_LONG_MS && !is_final_status(status_of(c)); i++)
+      check_sleep_ms(1);
+  }
+  atomic_store(&k->posted, 1);
+  CHECK(check_wait_flag(&k->aborted, CHECK_LONG_MS));
+  CHECK_EQ_INT(errand_task_is_canceled(self), 1);
+  gate_open(&k->child_gate);
+  for (i = 0; i < CHECK_LONG_MS && !is_final_status(status_of(c)); i++)
+    check_sleep_ms(1);
+  CHECK_EQ_INT(status_of(c), ERRAND_STATUS_FAULTED);
+  CHECK_OK(errand_task_release(c));
+  return k->parent_rc;
+}
+
+static void aborted_parent_with_a_faulted_child(int child_first,
+                                                int parent_rc) {
+  abort_kin k;
+  errand_controller *ctl = NULL;
+  errand_signal *sig = NULL;
+  errand_task *t = NULL;
+  errand_post_options o = post_opts();
+  errand_runtime *rt = rt_new(2);
+  REQUIRE(rt);
+  g_rt = rt;
+  memset(&k, 0, sizeof k);
+  k.child_first = child_first;
+  k.parent_rc = parent_rc;
+  gate_init(&k.child_gate);
+  atomic_init(&k.posted, 0);
+  atomic_init(&k.aborted, 0);
+  REQUIRE_OK(errand_controller_create(ERRAND_PRIORITY_USER_VISIBLE, &ctl));
+  REQUIRE_OK(errand_controller_signal(ctl, &sig));
+  o.signal = sig;
+  REQUIRE_OK(errand_post(rt, abort_parent, &k, &o, &t));
+  REQUIRE(check_wait_flag(&k.posted, CHECK_LONG_MS));
+  CHECK_OK(errand_controller_abort(ctl, 0, "stop it"));
+  atomic_store(&k.aborted, 1);
+  CHECK_OK(errand_wait(t, CHECK_LONG_MS));
+  if (parent_rc == 0) {
+    CHECK_EQ_INT(status_of(t), ERRAND_STATUS_FAULTED);
+    CHECK_EQ_INT(error_code_of(t), 4343);
+    if (!CHECK(strstr(error_msg_of(t), "child exploded") != NULL))
+      printf("  parent message: \"%s\"\n", error_msg_of(t));
+  } else {
+    CHECK_EQ_INT(status_of(t), ERRAND_STATUS_CANCELED);
+    CHECK_EQ_INT(error_code_of(t), ERRAND_E_CANCELED);
+    if (!CHECK_EQ_STR(error_msg_of(t), "stop it"))
+      printf("  parent message: \"%s\"\n", error_msg_of(t));
+  }
+  CHECK_OK(errand_task_release(t));
+  CHECK_OK(errand_signal_release(sig));
+  CHECK_OK(errand_controller_release(ctl));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+TEST(aborted_parent_that_returns_0_is_faulted_by_its_child) {
+  aborted_parent_with_a_faulted_child(0, 0);
+  aborted_parent_with_a_faulted_child(1, 0);
+}
+
+TEST(aborted_parent_that_returns_canceled_keeps_the_abort_reason) {
+  aborted_parent_with_a_faulted_child(0, ERRAND_E_CANCELED);
+  aborted_parent_with_a_faulted_child(1, ERRAND_E_CANCELED);
+}
+
 CHECK_MAIN()

@@ -64,6 +64,9 @@ int errand__err(int code, const char *fmt, ...) ERRAND_PRINTF(2, 3);
 /* malloc'ed "code + message" carried by a task that ended in error. */
 typedef struct errand__error {
   int code;
+  /* Copied from an attached child's fault: the parent's own end (its
+   * failure, or its cancellation's reason) takes its place. */
+  bool from_child;
   char message[];
 } errand__error;
 

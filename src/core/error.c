@@ -63,6 +63,7 @@ errand__error *errand__error_newv(int code, const char *fmt, va_list ap) {
   if (!e)
     return NULL;
   e->code = code;
+  e->from_child = false;
   if (n > 0)
     vsnprintf(e->message, (size_t)n + 1, fmt, ap);
   else

@@ -257,7 +257,7 @@ static void flush_actions(errand__pool *p) {
 }
 
 static void cancel_end(errand__procjob *j, const char *what) {
-  errand__error *e = ld_acq(&j->t->err);
+  errand__error *e = errand__task_cancel_reason(j->t);
   char msg[512];
   if (e && what)
     snprintf(msg, sizeof msg, "%s; %s", e->message, what);

@@ -144,6 +144,7 @@ void errand__task_unref_n(errand__task *t, uint32_t n) {
     t->result_free(t->result);
   free(ld_rlx(&t->err));
   if (t->aux) {
+    free(ld_rlx(&t->aux->cancel_reason));
     if (t->aux->signal || t->aux->loop)
       errand__task_hooks.drop(t);
     free(t->aux->name);
@@ -183,6 +184,8 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state,
           ce ? ce->code : ERRAND_E_FAILED, "child task %llu%s%s%s faulted: %s",
           (unsigned long long)t->id, *name ? " '" : "", name, *name ? "'" : "",
           ce ? ce->message : "failed");
+      if (pe)
+        pe->from_child = true;
       errand__error *expect = NULL;
       /* The first error a parent gets stays (its own wins, see fail). */
       if (pe && !atomic_compare_exchange_strong(&parent->err, &expect, pe))
@@ -200,6 +203,26 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state,
   errand__task_unref_n(t, drops); /* LIFE (+ RUN) */
 }
 
+/* A task ending CANCELED gets the reason its cancellation was requested
+ * with as its error, unless it recorded one of its own (a child's fault
+ * gives way: the parent did not end by it). */
+static void take_cancel_reason(errand__task *t) {
+  errand__error *cur = ld_acq(&t->err);
+  if (cur && !cur->from_child)
+    return;
+  errand__error *r =
+      t->aux ? atomic_exchange(&t->aux->cancel_reason, NULL) : NULL;
+  if (!r && !(r = errand__error_new(ERRAND_E_CANCELED, "canceled")))
+    return; /* no memory: errand_task_error says "canceled" */
+  while (!atomic_compare_exchange_weak(&t->err, &cur, r)) {
+    if (cur && !cur->from_child) {
+      free(r);
+      return;
+    }
+  }
+  free(cur);
+}
+
 /* Makes t final once pending reached 0 (the function returned and every
  * attached child is final).  own: how the function ended, or OWN_NONE to
  * take it from the state. */
@@ -214,12 +237,8 @@ static bool finalize_own(errand__task *t, unsigned own, uint32_t drops,
                     : own == OWN_CANCELED  ? ERRAND_STATUS_CANCELED
                     : (s & ST_CHILD_FAULT) ? ERRAND_STATUS_FAULTED
                                            : ERRAND_STATUS_RAN_TO_COMPLETION;
-  if (status == ERRAND_STATUS_CANCELED && !ld_acq(&t->err)) {
-    errand__error *e = errand__error_new(ERRAND_E_CANCELED, "canceled");
-    errand__error *expect = NULL;
-    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
-      free(e);
-  }
+  if (status == ERRAND_STATUS_CANCELED)
+    take_cancel_reason(t);
   /* With no listener enlisted, nothing will be dispatched: say so in the
    * same CAS (late continuations wait for ST_DISPATCHED). */
   while (!atomic_compare_exchange_weak(
@@ -303,11 +322,15 @@ uint32_t errand__task_request_cancel(errand__task *t, int code,
   uint32_t s = ld_acq(&t->state);
   if (st_final(s))
     return s;
-  /* The reason goes first: whoever sees the request bit finds it. */
-  if (reason && !ld_acq(&t->err)) {
+  /* The reason goes first: whoever sees the request bit finds it.  It is
+   * kept aside (every task given a reason has aux: a signal, a timeout, a
+   * job), so that a task that then succeeds or faults is not reported with
+   * it. */
+  _Atomic(errand__error *) *slot = t->aux ? &t->aux->cancel_reason : &t->err;
+  if (reason && !ld_acq(slot)) {
     errand__error *e = errand__error_new(code, "%s", reason);
     errand__error *expect = NULL;
-    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
+    if (e && !atomic_compare_exchange_strong(slot, &expect, e))
       free(e);
   }
   return atomic_fetch_or(&t->state, ST_CANCEL_REQ);
@@ -387,10 +410,11 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     }
     if (!(s & ST_INTERNAL) &&
         (ld_acq(&rt->phase) == RT_CANCELING || errand__task_is_canceled(t))) {
-      errand__error *ce = ld_acq(&t->err);
+      errand__error *ce = errand__task_cancel_reason(t);
       errand__task_end_unstarted(
           t, ERRAND_STATUS_CANCELED, ce ? ce->code : ERRAND_E_CANCELED, "%s",
           ld_acq(&rt->phase) == RT_CANCELING ? "canceled: runtime shut down"
+          : ce                               ? ce->message
                                              : "canceled");
       s = ld_acq(&t->state);
       continue; /* now final: drops RUN above */
@@ -701,7 +725,7 @@ int errand_task_fail(errand_task *h, int code, const char *fmt, ...) {
   /* Ending as canceled after a cancel with a reason (a timeout, a signal's
    * abort): that reason is the error, not the task's words about it. */
   if (code == ERRAND_E_CANCELED && (ld_acq(&t->state) & ST_CANCEL_REQ) &&
-      ld_acq(&t->err))
+      errand__task_cancel_reason(t))
     return code;
   errand__error *e;
   if (fmt) {

@@ -80,6 +80,10 @@ typedef struct errand__aux {
    * wake-up instead of two), and returns true; false when it cannot help
    * now (then the waiter parks). */
   _Atomic(errand__drive_fn) drive;
+  /* The first reason given with a cancellation request (an abort, a run
+   * timeout).  It becomes the task's error only if the task ends
+   * CANCELED: one that runs to completion or faults ends as it ends. */
+  _Atomic(errand__error *) cancel_reason;
 } errand__aux;
 
 struct errand__task {
@@ -187,6 +191,14 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
  * under a signal's lock.  Returns the state before. */
 uint32_t errand__task_request_cancel(errand__task *t, int code,
                                      const char *reason);
+/* The reason of the first cancellation request that gave one, or NULL.
+ * Valid while the task is not final (and the caller holds a reference). */
+static inline errand__error *errand__task_cancel_reason(errand__task *t) {
+  errand__error *r = t->aux ? ld_acq(&t->aux->cancel_reason) : NULL;
+  if (!r && (r = ld_acq(&t->err)) && r->from_child)
+    r = NULL;
+  return r;
+}
 /* Requests cancellation of a running task with a reason (kept as its error
  * if it ends CANCELED), or cancels it if it has not started. */
 void errand__task_cancel(errand__task *t, int code, const char *reason);
