@@ -428,7 +428,6 @@ static int abort_parent(errand_task *self, void *arg) {
   abort_kin *k = (abort_kin *)arg;
   errand_post_options o = post_opts();
   errand_task *c = NULL;
-  int i;
   o.parent = self;
   if (!CHECK_OK(errand_post(g_rt, exploding_child, &k->child_gate, &o, &c)))
     return ERRAND_E_FAILED;
@@ -436,16 +435,13 @@ static int abort_parent(errand_task *self, void *arg) {
   while (!atomic_load(&k->child_gate.started)) check_sleep_us(200);
   if (k->child_first) {
     gate_open(&k->child_gate);
-    for (i = 0; i < CHECK_LONG_MS && !is_final_status(status_of(c)); i++)
-      check_sleep_ms(1);
+    CHECK(wait_status(c, ERRAND_STATUS_FAULTED, CHECK_LONG_MS));
   }
   atomic_store(&k->posted, 1);
   CHECK(check_wait_flag(&k->aborted, CHECK_LONG_MS));
   CHECK_EQ_INT(errand_task_is_canceled(self), 1);
   gate_open(&k->child_gate);
-  for (i = 0; i < CHECK_LONG_MS && !is_final_status(status_of(c)); i++)
-    check_sleep_ms(1);
-  CHECK_EQ_INT(status_of(c), ERRAND_STATUS_FAULTED);
+  CHECK(wait_status(c, ERRAND_STATUS_FAULTED, CHECK_LONG_MS));
   CHECK_OK(errand_task_release(c));
   return k->parent_rc;
 }
