@@ -271,7 +271,12 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
   errand__error *e = errand__error_newv(code, fmt, ap);
   va_end(ap);
   errand__error *expect = NULL;
-  bool mine = e && atomic_compare_exchange_strong(&t->err, &expect, e);
+  /* A reason given with an earlier cancellation request wins over this
+   * one: finalize makes it the error (take_cancel_reason). */
+  bool mine = e &&
+              !(status == ERRAND_STATUS_CANCELED && t->aux &&
+                ld_acq(&t->aux->cancel_reason)) &&
+              atomic_compare_exchange_strong(&t->err, &expect, e);
   if (e && !mine)
     free(e);
   uint32_t s = ld_acq(&t->state);
