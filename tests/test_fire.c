@@ -21,6 +21,7 @@
 /* ERRAND_TEST_LABELS: fire */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -57,13 +58,18 @@ static void write_all(int fd, const void *p, size_t n) {
   }
 }
 
+/* The descriptor errand's worker writes its frames on: the reply pipe its
+ * host gave it, else the protocol socket (3).  Noted in main before
+ * errand_worker_main takes ERRAND_WORKER_REPLY_FD out of the environment. */
+static int frames_fd = 3;
+
 static void frame_out(int type, uint64_t id, const char *payload, size_t len) {
   unsigned char h[13];
   put_be(h, 9 + len, 4);
   h[4] = (unsigned char)type;
   put_be(h + 5, id, 8);
-  write_all(3, h, 13);
-  if (len) write_all(3, payload, len);
+  write_all(frames_fd, h, 13);
+  if (len) write_all(frames_fd, payload, len);
 }
 
 static void sleep_forever(void) {
@@ -96,13 +102,15 @@ static int h_garbage(errand_job *job, const char *args, void *arg) {
   check_rng_init(&g, (uint64_t)jnum(args, "seed", 1));
   for (i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)check_rng_next(&g);
   junk[0] = 0xff; /* a length far above the limit: bad at once */
-  write_all(3, junk, sizeof junk);
+  /* "socket": on the protocol socket even when the frames go on the reply
+   * pipe, where the host takes any byte for a protocol error. */
+  write_all(jnum(args, "socket", 0) ? 3 : frames_fd, junk, sizeof junk);
   sleep_forever();
   return 0;
 }
 
-/* Half a RESULT frame, then the socket closed; the process lives on
- * ("exit":0) or exits ("exit":1). */
+/* Half a RESULT frame, then the frames' channel closed; the process lives
+ * on ("exit":0) or exits ("exit":1). */
 static int h_partial(errand_job *job, const char *args, void *arg) {
   unsigned char h[13 + 10];
   (void)job;
@@ -111,10 +119,14 @@ static int h_partial(errand_job *job, const char *args, void *arg) {
   h[4] = 4; /* RESULT */
   put_be(h + 5, 12345, 8);
   memcpy(h + 13, "[1,2,3,4,5", 10);
-  write_all(3, h, sizeof h);
-  /* shutdown, not close: errand's reader thread may be blocked in read(3),
-   * and a close would not end the stream while it is. */
-  shutdown(3, SHUT_WR);
+  write_all(frames_fd, h, sizeof h);
+  /* On the socket, shutdown, not close: errand's reader thread may be
+   * blocked in read(3), and a close would not end the stream while it is.
+   * The reply pipe is ours alone. */
+  if (frames_fd != 3)
+    close(frames_fd);
+  else
+    shutdown(3, SHUT_WR);
   if (jnum(args, "exit", 0)) _exit(0);
   sleep_forever();
   return 0;
@@ -128,7 +140,7 @@ static int h_oversized(errand_job *job, const char *args, void *arg) {
   put_be(h, 9 + (16u << 20) + 1, 4);
   h[4] = 4;
   put_be(h + 5, 1, 8);
-  write_all(3, h, sizeof h);
+  write_all(frames_fd, h, sizeof h);
   sleep_forever();
   return 0;
 }
@@ -206,6 +218,24 @@ static int h_die(errand_job *job, const char *args, void *arg) {
   return 0;
 }
 
+/* Exits as soon as its RESULT is written and before the host reads it
+ * (most of the time): the end of the process must not hide the answer. */
+static void *exit_after_answer(void *unused) {
+  int n = 0;
+  (void)unused;
+  while (ioctl(frames_fd, FIONREAD, &n) == 0 && n == 0)
+    sched_yield();
+  _exit(0);
+}
+
+static int h_answer_then_exit(errand_job *job, const char *args, void *arg) {
+  pthread_t th;
+  (void)args;
+  (void)arg;
+  if (pthread_create(&th, NULL, exit_after_answer, NULL) != 0) _exit(98);
+  return errand_job_return(job, "42");
+}
+
 static int h_nul_result(errand_job *job, const char *args, void *arg) {
   (void)args;
   (void)arg;
@@ -229,7 +259,7 @@ static void registry(void) {
            {"junk", h_junk},       {"stop", h_stop},
            {"pong", h_pong},
            {"nul_result", h_nul_result}, {"echo", h_echo},
-           {"die", h_die}};
+           {"die", h_die}, {"answer_then_exit", h_answer_then_exit}};
   size_t i;
   if (errand_jobs_create(&fire_jobs) != 0) exit(2);
   for (i = 0; i < sizeof t / sizeof t[0]; i++)
@@ -283,6 +313,8 @@ typedef struct hostile {
 static const hostile hostiles[] = {
     {"garbage", "{\"seed\":7}", 0, ERRAND_STATUS_FAULTED, ERRAND_E_PROTOCOL,
      "protocol error: "},
+    {"garbage", "{\"seed\":5,\"socket\":1}", 0, ERRAND_STATUS_FAULTED,
+     ERRAND_E_PROTOCOL, "protocol error: "},
     {"oversized", "{}", 0, ERRAND_STATUS_FAULTED, ERRAND_E_PROTOCOL,
      "protocol error: "},
     {"wrong", "{\"json\":0}", 0, ERRAND_STATUS_FAULTED, ERRAND_E_PROTOCOL,
@@ -407,6 +439,37 @@ TEST(the_job_queued_behind_a_dying_worker_runs) {
       errand_task_release(t);
       errand_task_release(after);
       CHECK_OK(errand_procpool_destroy(pool));
+    }
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+/* A worker's frames and the end of its process come on different
+ * descriptors (the reply pipe, the socket, the pidfd): whichever the host
+ * sees first, an answer written before the end counts. */
+TEST(an_answer_written_just_before_the_end_counts) {
+  errand_runtime *rt = rt_new(2);
+  int i, m, n = check_iters(40);
+  REQUIRE(rt);
+  for (m = 0; m < 2; m++)
+    for (i = 0; i < n; i++) {
+      /* A pool each: the next job must not go to the worker that ends. */
+      errand_procpool *pool = m ? new_pool(rt, 1, 1) : NULL;
+      errand_job_options o =
+          jopts(m ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS, pool);
+      errand_task *t = NULL;
+      const char *r = NULL;
+      int code;
+      CHECK_OK(errand_job_start(rt, fire_jobs, "answer_then_exit", "{}", &o,
+                                &t));
+      if (!t) break;
+      CHECK_OK(errand_wait(t, 30000));
+      if (!CHECK_EQ_INT(status_of(t), ERRAND_STATUS_RAN_TO_COMPLETION))
+        fprintf(stderr, "  %s job %d: %s\n", m ? "resident" : "one-shot", i,
+                msg_of(t, &code));
+      else if (CHECK_OK(errand_job_result(t, &r)))
+        CHECK(strcmp(r, "42") == 0);
+      errand_task_release(t);
+      if (pool) CHECK_OK(errand_procpool_destroy(pool));
     }
   CHECK_OK(errand_runtime_destroy(rt));
 }
@@ -741,6 +804,8 @@ TEST(mixed_jobs_under_fire) {
 int main(int argc, char **argv) {
   int rc;
   registry();
+  if (getenv("ERRAND_WORKER_REPLY_FD"))
+    frames_fd = atoi(getenv("ERRAND_WORKER_REPLY_FD"));
   errand_worker_main(fire_jobs); /* a worker never comes back */
   signal(SIGPIPE, SIG_IGN);
   rc = check_run(argc, argv);

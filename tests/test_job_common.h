@@ -234,6 +234,16 @@ static inline int h_exit(errand_job *job, const char *args, void *arg) {
   _exit((int)jint(args, "code", 3));
 }
 
+/* The descriptor errand's worker writes its frames on: the reply pipe its
+ * host gave it, else the protocol socket (3).  Noted before
+ * errand_worker_main, which takes ERRAND_WORKER_REPLY_FD out of the
+ * environment. */
+static int jc_frames_fd = 3;
+static inline void jc_note_frames_fd(void) {
+  const char *e = getenv("ERRAND_WORKER_REPLY_FD");
+  if (e) jc_frames_fd = atoi(e);
+}
+
 static inline int h_garbage(errand_job *job, const char *args, void *arg) {
   /* A frame header that claims 4 GiB - 1: the host must stop at the
    * length, without waiting for the body. */
@@ -242,7 +252,7 @@ static inline int h_garbage(errand_job *job, const char *args, void *arg) {
   (void)job;
   (void)args;
   (void)arg;
-  if (write(3, junk, sizeof junk) < 0) _exit(98);
+  if (write(jc_frames_fd, junk, sizeof junk) < 0) _exit(98);
   jc_sleep_forever();
   return 0;
 }
@@ -371,6 +381,7 @@ static inline errand_jobs *test_registry(void) {
     void (*extra_)(errand_jobs *) = (extra);                                   \
     jc_jobs = test_registry();                                                 \
     if (extra_) extra_(jc_jobs);                                               \
+    jc_note_frames_fd();                                                       \
     errand_worker_main(jc_jobs); /* a worker never comes back */              \
     rc_ = check_run(argc, argv);                                               \
     errand_jobs_release(jc_jobs);                                              \

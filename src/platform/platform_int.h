@@ -102,14 +102,19 @@ typedef struct errand__child {
   int pid;
   int pidfd; /* -1 where the kernel has no pidfd_open */
   int sock;  /* our end of the protocol socket */
-  int out;   /* read end of its stdout */
-  int err;   /* read end of its stderr */
+  /* The read end of the reply pipe (-1: none), where a worker may write
+   * its frames instead of on the socket: a pipe's reader is woken by
+   * writes only, so a round trip costs fewer and cheaper wake-ups. */
+  int reply;
+  int out; /* read end of its stdout */
+  int err; /* read end of its stderr */
 } errand__child;
 
 /* Starts argv (NULL: this program, /proc/self/exe) as a worker: the
- * protocol socket on fd 3, stdin /dev/null, stdout/stderr on pipes, in a
- * process group of its own, with every signal unblocked and at its default,
- * and ERRAND_WORKER=1 ERRAND_WORKER_FD=3 ERRAND_PROTOCOL=1
+ * protocol socket on fd 3, the reply pipe's write end on fd 4, stdin
+ * /dev/null, stdout/stderr on pipes, in a process group of its own, with
+ * every signal unblocked and at its default, and ERRAND_WORKER=1
+ * ERRAND_WORKER_FD=3 ERRAND_WORKER_REPLY_FD=4 ERRAND_PROTOCOL=1
  * ERRAND_WORKER_INDEX=index added to the environment.  Every descriptor we
  * keep is close-on-exec and non-blocking.  0, or an errno value with why
  * filled in. */

@@ -30,15 +30,26 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum { W_STARTING, W_IDLE, W_BUSY, W_STOPPING };
-enum { TAG_SOCK, TAG_OUT, TAG_ERR, TAG_PIDFD, TAG_WAKE, TAG_FS, TAG_FSPID };
+enum {
+  TAG_SOCK,
+  TAG_OUT,
+  TAG_ERR,
+  TAG_PIDFD,
+  TAG_REPLY,
+  TAG_WAKE,
+  TAG_FS,
+  TAG_FSPID
+};
 /* The fork server of a one-shot pool (see platform/forkserver.c). */
 enum {
   FS_NONE,     /* not running: started by the next one-shot worker */
@@ -64,8 +75,19 @@ struct pworker {
   errand__procjob *job;
   int jobs_done;
   errand__buf in, out;
-  bool want_out;    /* a frame waits to be written (EPOLLOUT) */
-  uint32_t sock_ep; /* the events its socket's epoll entry asks for */
+  bool want_out;     /* a frame waits to be written (EPOLLOUT) */
+  uint32_t sock_ep;  /* the events its socket's epoll entry asks for */
+  uint32_t reply_ep; /* and its reply pipe's */
+  /* Its frames come on the reply pipe (it said HELLO there); the socket
+   * then carries ours only.  Until HELLO both are read. */
+  bool on_pipe;
+  bool reading_reply; /* the frames being handled came on the reply pipe */
+  /* Its socket became readable while a waiter held it (on_pipe): the
+   * waiter looks when it lets go (the socket's entry is edge-triggered). */
+  bool sock_news;
+  /* Set by a waiter whose poll saw its stdout or stderr empty after the
+   * frame it reads arrived: no read of them at the job's end. */
+  bool out_quiet, err_quiet;
   uint64_t deadline;
   int kill_stage; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
   bool said_hello;
@@ -75,7 +97,7 @@ struct pworker {
   bool exited;
   int wstatus;
   char **argv; /* NULL: this program */
-  evtag tags[4];
+  evtag tags[5];
   /* Forked by the pool's fork server: its pid comes in FS_FORKED and its
    * exit in FS_EXIT; an orphan (the server died first) ends by its pidfd. */
   bool forked, orphan, start_failed, status_unknown;
@@ -272,21 +294,41 @@ static void cancel_end(errand__procjob *j, const char *what) {
 
 /* ---- sending ---- */
 
-/* Keeps the socket's epoll entry in step with what we want of it: in,
- * and out while a frame waits to be written; nothing while a waiter polls
- * it (proc_drive), one-shot: epoll reports a hang-up even to an entry that
- * asks for nothing, and we must not spin on a socket that is not ours to
- * read. */
+static void ep_want(errand__pool *p, int fd, evtag *tag, uint32_t *cur,
+                    uint32_t want) {
+  if (fd < 0 || *cur == want)
+    return;
+  struct epoll_event ev = {.events = want, .data.ptr = tag};
+  epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev);
+  *cur = want;
+}
+
+/* Keeps the epoll entries of the worker's channels in step with what we
+ * want of them: its frames in, and out while a frame of ours waits to be
+ * written; no frames in while a waiter polls for them (proc_drive).  An
+ * entry that asks for nothing is one-shot: epoll reports a hang-up even to
+ * an entry that asks for nothing, and we must not spin on a channel that
+ * is not ours to read. */
 static void sock_watch(errand__pool *p, pworker *w) {
-  if (w->c.sock < 0)
-    return;
-  uint32_t want = w->reader ? (uint32_t)EPOLLONESHOT
-                            : EPOLLIN | (w->want_out ? (uint32_t)EPOLLOUT : 0u);
-  if (w->sock_ep == want)
-    return;
-  struct epoll_event ev = {.events = want, .data.ptr = &w->tags[TAG_SOCK]};
-  epoll_ctl(p->epfd, EPOLL_CTL_MOD, w->c.sock, &ev);
-  w->sock_ep = want;
+  uint32_t in = w->reader ? 0u : (uint32_t)EPOLLIN;
+  uint32_t out = w->want_out ? (uint32_t)EPOLLOUT : 0u;
+  if (w->on_pipe) {
+    /* Edge-triggered: a waiter need not take the socket from us, which
+     * would cost two more epoll_ctl per round trip; nothing but garbage
+     * or its end comes on it (sock_news). */
+    ep_want(p, w->c.sock, &w->tags[TAG_SOCK], &w->sock_ep,
+            EPOLLIN | EPOLLET | out);
+    ep_want(p, w->c.reply, &w->tags[TAG_REPLY], &w->reply_ep,
+            in ? in : (uint32_t)EPOLLONESHOT);
+  } else {
+    ep_want(p, w->c.sock, &w->tags[TAG_SOCK], &w->sock_ep,
+            in | out ? in | out : (uint32_t)EPOLLONESHOT);
+  }
+}
+
+/* The descriptor the worker's frames come on. */
+static int frames_fd(const pworker *w) {
+  return w->on_pipe ? w->c.reply : w->c.sock;
 }
 
 static void watch(errand__pool *p, pworker *w, bool out) {
@@ -296,8 +338,9 @@ static void watch(errand__pool *p, pworker *w, bool out) {
 
 static void flush_out(errand__pool *p, pworker *w) {
   while (w->out.pos < w->out.len) {
-    ssize_t k =
-        write(w->c.sock, w->out.data + w->out.pos, w->out.len - w->out.pos);
+    /* send, not write: a worker that is gone must not kill us by SIGPIPE */
+    ssize_t k = send(w->c.sock, w->out.data + w->out.pos,
+                     w->out.len - w->out.pos, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0)
@@ -376,7 +419,8 @@ static void close_fd(errand__pool *p, int *fd) {
 
 static void close_sock(errand__pool *p, pworker *w) {
   close_fd(p, &w->c.sock);
-  w->sock_ep = 0;
+  close_fd(p, &w->c.reply);
+  w->sock_ep = w->reply_ep = 0;
 }
 
 static void watch_fd(errand__pool *p, int fd, evtag *tag) {
@@ -578,15 +622,16 @@ static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
   w->state = W_STARTING;
   w->deadline = now_ns() + HELLO_TIMEOUT_NS;
   /* A forked worker's pidfd is watched only once it is an orphan. */
-  int fds[4] = {w->c.sock, w->c.out, w->c.err, w->forked ? -1 : w->c.pidfd};
-  for (int k = 0; k < 4; k++) {
+  int fds[5] = {w->c.sock, w->c.out, w->c.err, w->forked ? -1 : w->c.pidfd,
+                w->c.reply};
+  for (int k = 0; k < 5; k++) {
     w->tags[k] = (evtag){w, k};
     if (fds[k] < 0)
       continue;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->tags[k]};
     epoll_ctl(p->epfd, EPOLL_CTL_ADD, fds[k], &ev);
   }
-  w->sock_ep = EPOLLIN;
+  w->sock_ep = w->reply_ep = EPOLLIN;
   w->next = p->workers;
   p->workers = w;
   atomic_fetch_add(&p->size, 1);
@@ -664,6 +709,12 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
       return protocol_error(p, w, "HELLO without protocol 1");
     }
     json_decref(v);
+    if (w->reading_reply)
+      w->on_pipe = true;
+    else
+      close_fd(p, &w->c.reply); /* it writes on the socket */
+    w->reply_ep = 0;
+    sock_watch(p, w);
     if (w->forked && w->c.pid <= 0)
       w->said_hello = true; /* idle when FS_FORKED says its pid */
     else
@@ -711,8 +762,10 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
   }
   /* RESULT or ERROR: the job's end.  Output written before it is in the
    * pipes now: take it while the job is still attached. */
-  drain_pipe(p, w, TAG_OUT);
-  drain_pipe(p, w, TAG_ERR);
+  if (!w->out_quiet)
+    drain_pipe(p, w, TAG_OUT);
+  if (!w->err_quiet)
+    drain_pipe(p, w, TAG_ERR);
   w->job = NULL;
   j->w = NULL;
   if (ld_acq(&j->cancel)) {
@@ -753,29 +806,52 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
     after_job(p, w);
 }
 
-static void read_sock(errand__pool *p, pworker *w) {
-  while (w->c.sock >= 0 && w->kill_stage < 2) {
+static void read_frames(errand__pool *p, pworker *w, int *fd);
+
+/* The worker's end of the channel *fd is closed. */
+static void sock_ended(errand__pool *p, pworker *w, int *fd) {
+  /* Frames it wrote on its pipe before the socket ended (a HELLO, a last
+   * RESULT) are still to be read: a stream that carries both has them
+   * before its end, two channels do not keep that order. */
+  if (fd == &w->c.sock && w->c.reply >= 0)
+    read_frames(p, w, &w->c.reply);
+  close_sock(p, w); /* its exit will be reaped */
+  if (w->state != W_STOPPING && !w->exited) {
+    /* A worker that shut its socket can never answer: it should be
+     * exiting (a crash, an exit); if it lives on, it goes. */
+    w->sock_shut = true;
+    w->deadline = now_ns() + SHUT_GRACE_NS;
+  }
+}
+
+/* Reads the worker's frames on *fd (its socket or its reply pipe) and
+ * handles them. */
+static void read_frames(errand__pool *p, pworker *w, int *fd) {
+  /* Its frames come on the pipe: anything on the socket is not one. */
+  bool stray = w->on_pipe && fd == &w->c.sock;
+  while (*fd >= 0 && w->kill_stage < 2) {
     if (errand__buf_reserve(&w->in, 65536))
       return kill_worker(p, w, SIGKILL, ERRAND_E_NOMEM,
                          "no memory in the host for the worker's frames");
-    ssize_t k = read(w->c.sock, w->in.data + w->in.len, 65536);
+    ssize_t k = read(*fd, w->in.data + w->in.len, 65536);
     if (k < 0 && errno == EINTR)
       continue;
-    if (k == 0) {
-      close_sock(p, w); /* its exit will be reaped */
-      if (w->state != W_STOPPING && !w->exited) {
-        /* A worker that shut its socket can never answer: it should be
-         * exiting (a crash, an exit); if it lives on, it goes. */
-        w->sock_shut = true;
-        w->deadline = now_ns() + SHUT_GRACE_NS;
-      }
+    if (k == 0 && fd == &w->c.reply && !w->on_pipe) {
+      close_fd(p, fd); /* a worker that writes on its socket may close it */
       return;
     }
+    if (k == 0)
+      return sock_ended(p, w, fd);
     if (k < 0)
       return;
+    if (stray)
+      return protocol_error(p, w,
+                            "bytes on the protocol socket from a worker that "
+                            "writes its frames on the reply pipe");
     w->in.len += (size_t)k;
+    w->reading_reply = fd == &w->c.reply;
     /* Less than we asked for: nothing more is waiting (a read would only
-     * say EAGAIN, and more coming later makes the socket readable again). */
+     * say EAGAIN, and more coming later makes the channel readable again). */
     bool drained = (size_t)k < 65536;
     errand__frame f;
     const char *why = "";
@@ -791,6 +867,15 @@ static void read_sock(errand__pool *p, pworker *w) {
     if (drained)
       return;
   }
+}
+
+/* Reads the frames of a worker on the channel they come on; both until
+ * its HELLO said which. */
+static void read_sock(errand__pool *p, pworker *w) {
+  if (w->c.reply >= 0)
+    read_frames(p, w, &w->c.reply);
+  if (!w->on_pipe)
+    read_frames(p, w, &w->c.sock);
 }
 
 static void requeue_front(errand__pool *p, errand__procjob *j) {
@@ -1167,12 +1252,18 @@ static void handle_event(errand__pool *p, const struct epoll_event *e) {
   switch (tag->kind) {
   case TAG_SOCK:
     /* (An event from before a waiter took the socket: it reads it.) */
-    if (w->reader)
+    if (w->reader) {
+      w->sock_news = w->on_pipe;
       break;
+    }
     if (e->events & EPOLLOUT)
       flush_out(p, w);
     if (e->events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-      read_sock(p, w);
+      read_frames(p, w, &w->c.sock);
+    break;
+  case TAG_REPLY:
+    if (!w->reader)
+      read_frames(p, w, &w->c.reply);
     break;
   case TAG_OUT:
   case TAG_ERR:
@@ -1314,7 +1405,13 @@ static bool proc_drive(errand__task *t, uint64_t deadline) {
   }
   w->reader = true; /* the supervisor leaves its socket (and w) alone */
   sock_watch(p, w);
-  int fd = w->c.sock;
+  /* The frames first: poll looks at its descriptors in order, so output
+   * the worker wrote before a frame that is here is seen here too, and an
+   * empty stdout or stderr needs no read at the job's end. */
+  struct pollfd pf[4] = {{.fd = frames_fd(w), .events = POLLIN},
+                         {.fd = w->c.out, .events = POLLIN},
+                         {.fd = w->c.err, .events = POLLIN},
+                         {.fd = w->on_pipe ? w->c.sock : -1, .events = POLLIN}};
   pthread_mutex_unlock(&p->io_mu);
   int64_t ms = DRIVE_POLL_MS;
   if (deadline) {
@@ -1324,11 +1421,24 @@ static bool proc_drive(errand__task *t, uint64_t deadline) {
     if (left < ms)
       ms = left;
   }
-  bool ready = errand__fd_wait_readable(fd, ms);
+  int n;
+  while ((n = poll(pf, 4, (int)ms)) < 0 && errno == EINTR)
+    ;
   pthread_mutex_lock(&p->io_mu);
   w->reader = false;
-  if (ready)
+  if (n > 0 && pf[0].revents) {
+    w->out_quiet = !pf[1].revents;
+    w->err_quiet = !pf[2].revents;
     read_sock(p, w);
+    w->out_quiet = w->err_quiet = false;
+  } else if (n > 0) {
+    drain_pipe(p, w, TAG_OUT); /* output mid-job: taken, or we would spin */
+    drain_pipe(p, w, TAG_ERR);
+  }
+  if ((n > 0 && pf[3].revents) || w->sock_news) {
+    w->sock_news = false;
+    read_frames(p, w, &w->c.sock); /* garbage, or its end */
+  }
   sock_watch(p, w);
   /* Under io_mu: the supervisor cannot have gone (and closed wakefd)
    * while w was not buried. */

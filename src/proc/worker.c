@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@
 #include <unistd.h>
 
 struct errand__wjob {
-  int fd;
+  int fd;  /* frames from the host */
+  int wfd; /* frames to the host: fd, or the reply pipe the host gave */
   pthread_mutex_t wmu; /* one frame at a time on the socket */
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -52,7 +54,7 @@ static int send_frame(struct errand__wjob *w, uint8_t type, uint64_t id,
   size_t off = 0;
   int rc = 0;
   while (off < b.len) {
-    ssize_t k = write(w->fd, b.data + off, b.len - off);
+    ssize_t k = write(w->wfd, b.data + off, b.len - off);
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0) {
@@ -252,26 +254,33 @@ int errand_worker_main(errand_jobs *jh) {
     _exit(2);
   }
   const char *fds = getenv("ERRAND_WORKER_FD");
+  const char *rfds = getenv("ERRAND_WORKER_REPLY_FD");
   const char *idx = getenv("ERRAND_WORKER_INDEX");
   char *end;
   long fd = fds ? strtol(fds, &end, 10) : 3;
   int index = idx ? (int)strtol(idx, &end, 10) : 0;
+  long wfd = rfds ? strtol(rfds, &end, 10) : fd;
+  if (wfd < 0 || wfd > INT_MAX || fcntl((int)wfd, F_GETFD) < 0)
+    wfd = fd; /* no usable reply pipe: both ways on the socket */
   /* Programs a handler starts are not workers. */
   unsetenv("ERRAND_WORKER");
   unsetenv("ERRAND_WORKER_FD");
+  unsetenv("ERRAND_WORKER_REPLY_FD");
   unsetenv("ERRAND_PROTOCOL");
   unsetenv("ERRAND_WORKER_INDEX");
   fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  fcntl((int)wfd, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
   if (fork_server) {
     /* Comes back only in a fresh child, on its own socket (pool.c asks
      * for one per one-shot job). */
     errand__forkserver_main((int)fd, &index);
-    fd = 3;
+    fd = wfd = 3;
     fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   }
   static struct errand__wjob w;
   w.fd = (int)fd;
+  w.wfd = (int)wfd;
   w.stopfd = -1;
   pthread_mutex_init(&w.wmu, NULL);
   pthread_mutex_init(&w.mu, NULL);
@@ -330,11 +339,14 @@ int errand_worker_main(errand_jobs *jh) {
       continue;
     }
     errand__buf_compact(&w.in);
-    /* poll, then read: a read blocked on a Unix socket is also woken each
-     * time the host reads what we wrote (the socket has one wait queue for
-     * both directions), which costs a resident round trip a sleep and a
-     * wake-up more than it needs; poll waits for input only. */
-    errand__fd_wait_readable(w.fd, -1);
+    /* With our frames on the socket too: poll, then read.  A read blocked
+     * on a Unix socket is also woken each time the host reads what we
+     * wrote (the socket has one wait queue for both directions), which
+     * costs a resident round trip a sleep and a wake-up more than it
+     * needs; poll waits for input only.  With them on the reply pipe,
+     * nothing but the host's frames wakes the read. */
+    if (w.wfd == w.fd)
+      errand__fd_wait_readable(w.fd, -1);
     read_more(&w);
   }
 }
