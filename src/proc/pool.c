@@ -81,7 +81,6 @@ struct pworker {
   /* Its frames come on the reply pipe (it said HELLO there); the socket
    * then carries ours only.  Until HELLO both are read. */
   bool on_pipe;
-  bool reading_reply; /* the frames being handled came on the reply pipe */
   /* Its socket became readable while a waiter held it (on_pipe): the
    * waiter looks when it lets go (the socket's entry is edge-triggered). */
   bool sock_news;
@@ -693,7 +692,9 @@ static bool error_of(json_t *v, int *code, const char **msg) {
   return true;
 }
 
-static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
+/* f came on the reply pipe when on_reply. */
+static void on_frame(errand__pool *p, pworker *w, const errand__frame *f,
+                     bool on_reply) {
   if (f->type == ERRAND__F_HELLO) {
     if (w->state != W_STARTING || f->id != 0)
       return protocol_error(p, w, "unexpected HELLO");
@@ -709,11 +710,10 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f) {
       return protocol_error(p, w, "HELLO without protocol 1");
     }
     json_decref(v);
-    if (w->reading_reply)
+    if (on_reply)
       w->on_pipe = true;
     else
       close_fd(p, &w->c.reply); /* it writes on the socket */
-    w->reply_ep = 0;
     sock_watch(p, w);
     if (w->forked && w->c.pid <= 0)
       w->said_hello = true; /* idle when FS_FORKED says its pid */
@@ -849,7 +849,6 @@ static void read_frames(errand__pool *p, pworker *w, int *fd) {
                             "bytes on the protocol socket from a worker that "
                             "writes its frames on the reply pipe");
     w->in.len += (size_t)k;
-    w->reading_reply = fd == &w->c.reply;
     /* Less than we asked for: nothing more is waiting (a read would only
      * say EAGAIN, and more coming later makes the channel readable again). */
     bool drained = (size_t)k < 65536;
@@ -860,7 +859,7 @@ static void read_frames(errand__pool *p, pworker *w, int *fd) {
            (r = errand__frame_next(&w->in, ERRAND__HOST_ACCEPTS,
                                    ERRAND__FRAME_MAX_PAYLOAD, &f, &why)) ==
                ERRAND__FRAME_OK)
-      on_frame(p, w, &f);
+      on_frame(p, w, &f, fd == &w->c.reply);
     if (w->kill_stage < 2 && r == ERRAND__FRAME_BAD)
       return protocol_error(p, w, why);
     errand__buf_compact(&w->in);
