@@ -21,6 +21,7 @@
 /* ERRAND_TEST_LABELS: fire */
 #include <pthread.h>
 #include <signal.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -219,11 +220,14 @@ static int h_die(errand_job *job, const char *args, void *arg) {
 }
 
 /* Exits as soon as its RESULT is written and before the host reads it
- * (most of the time): the end of the process must not hide the answer. */
+ * (most of the time): the end of the process must not hide the answer.
+ * Bytes waiting in a pipe are FIONREAD on either end; on our end of the
+ * socket, the bytes we sent that the host has not read are SIOCOUTQ. */
 static void *exit_after_answer(void *unused) {
   int n = 0;
+  unsigned long req = frames_fd == 3 ? (unsigned long)SIOCOUTQ : FIONREAD;
   (void)unused;
-  while (ioctl(frames_fd, FIONREAD, &n) == 0 && n == 0)
+  while (ioctl(frames_fd, req, &n) == 0 && n == 0)
     sched_yield();
   _exit(0);
 }
