@@ -449,9 +449,11 @@ static int make_base_env(cli_runner *R) {
   if (!R->base_env)
     return -1;
   static const char *const drop[] = {
-      "ERRAND_WORKER=",       "ERRAND_WORKER_FD=", "ERRAND_WORKER_REPLY_FD=",
-      "ERRAND_WORKER_INDEX=", "ERRAND_PROTOCOL=",  "ERRAND_PROGRESS_FD=",
-      "ERRAND_JOB_ID=",       "ERRAND_JOB_NAME=",  "ERRAND_JOB_ATTEMPT="};
+      "ERRAND_WORKER=",         "ERRAND_WORKER_FD=",
+      "ERRAND_WORKER_REPLY_FD=", "ERRAND_WORKER_RUN_FD=",
+      "ERRAND_WORKER_INDEX=",   "ERRAND_PROTOCOL=",
+      "ERRAND_PROGRESS_FD=",    "ERRAND_JOB_ID=",
+      "ERRAND_JOB_NAME=",       "ERRAND_JOB_ATTEMPT="};
   for (char **e = environ; *e; e++) {
     int skip = 0;
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)

@@ -235,13 +235,15 @@ static inline int h_exit(errand_job *job, const char *args, void *arg) {
 }
 
 /* The descriptor errand's worker writes its frames on: the reply pipe its
- * host gave it, else the protocol socket (3).  Noted before
- * errand_worker_main, which takes ERRAND_WORKER_REPLY_FD out of the
- * environment. */
-static int jc_frames_fd = 3;
+ * host gave it, else the protocol socket (3); and the one it reads the
+ * host's on: the run pipe, else the socket.  Noted before
+ * errand_worker_main, which takes the variables out of the environment. */
+static int jc_frames_fd = 3, jc_input_fd = 3;
 static inline void jc_note_frames_fd(void) {
   const char *e = getenv("ERRAND_WORKER_REPLY_FD");
   if (e) jc_frames_fd = atoi(e);
+  e = getenv("ERRAND_WORKER_RUN_FD");
+  if (e) jc_input_fd = atoi(e);
 }
 
 static inline int h_garbage(errand_job *job, const char *args, void *arg) {

@@ -325,6 +325,38 @@ TEST(each_worker_knows_its_index) {
 
 /* Item 10: the host's own child, forked before errand ran anything, is
  * still there to be waited for; no zombies; no leaked descriptors. */
+/* Arguments and a result far larger than a pipe holds (64 KiB) cross a
+ * worker whole, one-shot and resident, several jobs in a row on the same
+ * worker: the host writes what the pipe takes and the rest when the
+ * worker has read it. */
+TEST(arguments_larger_than_a_pipe_cross_whole) {
+  errand_runtime *rt = rt_new(2);
+  errand_procpool *pool;
+  size_t n = 1u << 20, i;
+  char *args = malloc(n + 8);
+  int m, k;
+  REQUIRE(rt);
+  REQUIRE(args);
+  pool = new_pool(rt, 1, 1, 0);
+  REQUIRE(pool);
+  for (m = 0; m < 2; m++)
+    for (k = 0; k < 3; k++) {
+      errand_job_options o =
+          opts_in(m ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS, pool);
+      errand_task *t;
+      args[0] = '[';
+      args[1] = '"';
+      for (i = 2; i < n; i++) args[i] = (char)('a' + (i * 7 + (size_t)k) % 26);
+      memcpy(args + n, "\"]", 3);
+      t = start_job(rt, "echo", args, &o);
+      if (t && wait_final(t)) CHECK_EQ_STR(result_of(t), args);
+      errand_task_release(t);
+    }
+  free(args);
+  CHECK_OK(errand_procpool_destroy(pool));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
 TEST(no_zombies_no_leaked_fds_and_the_hosts_child_is_its_own) {
   int fds_before, fds_after, status = 0, i;
   pid_t mine;

@@ -70,7 +70,7 @@ static void close_all(int *fds, int n) {
 int errand__forkserver_start(errand__child *s, char *why, size_t whylen) {
   memset(s, 0, sizeof *s);
   s->pid = -1;
-  s->pidfd = s->sock = s->reply = s->out = s->err = -1;
+  s->pidfd = s->sock = s->reply = s->run = s->run_keep = s->out = s->err = -1;
   if (errand__fault(ERRAND__FAULT_SPAWN)) {
     snprintf(why, whylen,
              "cannot start errand's fork server: injected failure "
@@ -123,7 +123,7 @@ int errand__forkserver_request(int ctl, uint32_t seq, int index,
                                errand__child *c, char *why, size_t whylen) {
   memset(c, 0, sizeof *c);
   c->pid = 0; /* until the server says which */
-  c->pidfd = c->sock = c->reply = c->out = c->err = -1;
+  c->pidfd = c->sock = c->reply = c->run = c->run_keep = c->out = c->err = -1;
   if (errand__fault(ERRAND__FAULT_SPAWN)) {
     snprintf(why, whylen,
              "cannot start a worker: injected failure (ERRAND_FAIL_SPAWN)");

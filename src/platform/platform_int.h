@@ -106,16 +106,23 @@ typedef struct errand__child {
    * its frames instead of on the socket: a pipe's reader is woken by
    * writes only, so a round trip costs fewer and cheaper wake-ups. */
   int reply;
+  /* The write end of the run pipe (-1: none), where a worker that reads it
+   * takes our frames instead of from the socket: a pipe write and read
+   * cost less than a send and recv on the socket.  run_keep is our copy of
+   * its read end, never read: a pipe that keeps a reader cannot raise
+   * SIGPIPE in the host when the worker is gone. */
+  int run, run_keep;
   int out; /* read end of its stdout */
   int err; /* read end of its stderr */
 } errand__child;
 
 /* Starts argv (NULL: this program, /proc/self/exe) as a worker: the
- * protocol socket on fd 3, the reply pipe's write end on fd 4, stdin
- * /dev/null, stdout/stderr on pipes, in a process group of its own, with
- * every signal unblocked and at its default, and ERRAND_WORKER=1
- * ERRAND_WORKER_FD=3 ERRAND_WORKER_REPLY_FD=4 ERRAND_PROTOCOL=1
- * ERRAND_WORKER_INDEX=index added to the environment.  Every descriptor we
+ * protocol socket on fd 3, the reply pipe's write end on fd 4, the run
+ * pipe's read end on fd 5, stdin /dev/null, stdout/stderr on pipes, in a
+ * process group of its own, with every signal unblocked and at its
+ * default, and ERRAND_WORKER=1 ERRAND_WORKER_FD=3 ERRAND_WORKER_REPLY_FD=4
+ * ERRAND_WORKER_RUN_FD=5 ERRAND_PROTOCOL=1 ERRAND_WORKER_INDEX=index added
+ * to the environment.  Every descriptor we
  * keep is close-on-exec and non-blocking.  0, or an errno value with why
  * filled in. */
 int errand__spawn_worker(const char *const *argv, int index, errand__child *c,

@@ -36,6 +36,7 @@ static bool is_worker_var(const char *e) {
   return strncmp(e, "ERRAND_WORKER=", 14) == 0 ||
          strncmp(e, "ERRAND_WORKER_FD=", 17) == 0 ||
          strncmp(e, "ERRAND_WORKER_REPLY_FD=", 23) == 0 ||
+         strncmp(e, "ERRAND_WORKER_RUN_FD=", 21) == 0 ||
          strncmp(e, "ERRAND_PROTOCOL=", 16) == 0 ||
          strncmp(e, "ERRAND_WORKER_INDEX=", 20) == 0;
 }
@@ -60,12 +61,12 @@ static char **make_env(const char *const *vars) {
   return env;
 }
 
-/* A descriptor that is none of 0..4, so the dup2s below never collide and
+/* A descriptor that is none of 0..5, so the dup2s below never collide and
  * always clear close-on-exec on their target. */
-static int above4(int fd) {
-  if (fd > 4)
+static int above5(int fd) {
+  if (fd > 5)
     return fd;
-  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 6);
   close(fd);
   return nfd;
 }
@@ -87,14 +88,14 @@ static const char *self_path(void) {
   return self_exe;
 }
 
-/* Starts argv (NULL: this program) with fd3 on descriptor 3 (and fd4 on 4
- * unless it is -1), out and err
+/* Starts argv (NULL: this program) with fd3 on descriptor 3 (and fd4 on 4,
+ * fd5 on 5, unless -1), out and err
  * on 1 and 2 (-1: /dev/null for out, the host's stderr for err, or
  * /dev/null if it has none), stdin /dev/null, vars added to the
  * environment, in a process group of its own with every signal unblocked
  * and at its default.  0 or an errno value with why filled in. */
 static int spawn_with(const char *const *argv, const char *const *vars, int fd3,
-                      int fd4, int out, int err, int *pidp, char *why,
+                      int fd4, int fd5, int out, int err, int *pidp, char *why,
                       size_t whylen) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
@@ -118,7 +119,8 @@ static int spawn_with(const char *const *argv, const char *const *vars, int fd3,
                                           &fa, 2, "/dev/null", O_WRONLY, 0)
                                     : 0) ||
       (rc = posix_spawn_file_actions_adddup2(&fa, fd3, 3)) ||
-      (rc = fd4 >= 0 ? posix_spawn_file_actions_adddup2(&fa, fd4, 4) : 0))
+      (rc = fd4 >= 0 ? posix_spawn_file_actions_adddup2(&fa, fd4, 4) : 0) ||
+      (rc = fd5 >= 0 ? posix_spawn_file_actions_adddup2(&fa, fd5, 5) : 0))
     goto fail;
   if ((rc = posix_spawnattr_init(&at)) != 0)
     goto fail;
@@ -165,19 +167,20 @@ int errand__spawn_self(const char *const *vars, int fd3, char *why,
              strerror(e));
     return e;
   }
-  int rc = spawn_with(NULL, vars, fd, -1, -1, -1, pid, why, whylen);
+  int rc = spawn_with(NULL, vars, fd, -1, -1, -1, -1, pid, why, whylen);
   close(fd);
   return rc;
 }
 
 int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
                          char *why, size_t whylen) {
-  int sv[2] = {-1, -1}, pr[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
+  int sv[2] = {-1, -1}, pr[2] = {-1, -1}, pq[2] = {-1, -1}, po[2] = {-1, -1},
+      pe[2] = {-1, -1};
   int rc = 0;
   char idxbuf[48];
   memset(c, 0, sizeof *c);
   c->pid = -1;
-  c->pidfd = c->sock = c->reply = c->out = c->err = -1;
+  c->pidfd = c->sock = c->reply = c->run = c->run_keep = c->out = c->err = -1;
   if (errand__fault(ERRAND__FAULT_SPAWN)) {
     snprintf(why, whylen,
              "cannot start a worker: injected failure "
@@ -185,18 +188,19 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
     return EAGAIN;
   }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-      pipe2(pr, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
-      pipe2(pe, O_CLOEXEC) < 0) {
+      pipe2(pr, O_CLOEXEC) < 0 || pipe2(pq, O_CLOEXEC) < 0 ||
+      pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
     rc = errno;
     snprintf(why, whylen, "cannot create the worker's channels: %s",
              strerror(rc));
     goto fail;
   }
-  sv[1] = above4(sv[1]);
-  pr[1] = above4(pr[1]);
-  po[1] = above4(po[1]);
-  pe[1] = above4(pe[1]);
-  if (sv[1] < 0 || pr[1] < 0 || po[1] < 0 || pe[1] < 0) {
+  sv[1] = above5(sv[1]);
+  pr[1] = above5(pr[1]);
+  pq[0] = above5(pq[0]);
+  po[1] = above5(po[1]);
+  pe[1] = above5(pe[1]);
+  if (sv[1] < 0 || pr[1] < 0 || pq[0] < 0 || po[1] < 0 || pe[1] < 0) {
     rc = errno;
     snprintf(why, whylen, "cannot place the worker's channels: %s",
              strerror(rc));
@@ -206,17 +210,23 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
   const char *vars[] = {"ERRAND_WORKER=1",
                         "ERRAND_WORKER_FD=3",
                         "ERRAND_WORKER_REPLY_FD=4",
+                        "ERRAND_WORKER_RUN_FD=5",
                         "ERRAND_PROTOCOL=1",
                         idxbuf,
                         NULL};
   int pid;
-  if ((rc = spawn_with(argv, vars, sv[1], pr[1], po[1], pe[1], &pid, why,
-                       whylen)))
+  if ((rc = spawn_with(argv, vars, sv[1], pr[1], pq[0], po[1], pe[1], &pid,
+                       why, whylen)))
     goto fail;
   c->pid = pid;
   c->pidfd = errand__pidfd_open(pid);
   c->sock = sv[0];
   c->reply = pr[0];
+  c->run = pq[1];
+  /* Kept, never read: with a reader left, a write to the run pipe of a
+   * worker that is gone fails (or fills the pipe) instead of raising
+   * SIGPIPE in the host. */
+  c->run_keep = pq[0];
   c->out = po[0];
   c->err = pe[0];
   close(sv[1]);
@@ -225,6 +235,9 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
   close(pe[1]);
   set_flags(c->sock);
   set_flags(c->reply);
+  set_flags(c->run);
+  /* run_keep stays blocking: it shares its file status flags with the
+   * worker's end. */
   set_flags(c->out);
   set_flags(c->err);
   return 0;
@@ -234,6 +247,8 @@ fail:
       close(sv[i]);
     if (pr[i] >= 0)
       close(pr[i]);
+    if (pq[i] >= 0)
+      close(pq[i]);
     if (po[i] >= 0)
       close(po[i]);
     if (pe[i] >= 0)

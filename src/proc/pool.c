@@ -46,6 +46,7 @@ enum {
   TAG_ERR,
   TAG_PIDFD,
   TAG_REPLY,
+  TAG_RUN,
   TAG_WAKE,
   TAG_FS,
   TAG_FSPID
@@ -78,9 +79,13 @@ struct pworker {
   bool want_out;     /* a frame waits to be written (EPOLLOUT) */
   uint32_t sock_ep;  /* the events its socket's epoll entry asks for */
   uint32_t reply_ep; /* and its reply pipe's */
+  uint32_t run_ep;   /* and its run pipe's (0: not in epoll) */
   /* Its frames come on the reply pipe (it said HELLO there); the socket
    * then carries ours only.  Until HELLO both are read. */
   bool on_pipe;
+  /* It reads our frames from the run pipe (its HELLO said "in":"pipe"):
+   * they go there, not on the socket. */
+  bool run_pipe;
   /* Its socket became readable while a waiter held it (on_pipe): the
    * waiter looks when it lets go (the socket's entry is edge-triggered). */
   bool sock_news;
@@ -96,7 +101,7 @@ struct pworker {
   bool exited;
   int wstatus;
   char **argv; /* NULL: this program */
-  evtag tags[5];
+  evtag tags[6];
   /* Forked by the pool's fork server: its pid comes in FS_FORKED and its
    * exit in FS_EXIT; an orphan (the server died first) ends by its pidfd. */
   bool forked, orphan, start_failed, status_unknown;
@@ -311,6 +316,16 @@ static void ep_want(errand__pool *p, int fd, evtag *tag, uint32_t *cur,
 static void sock_watch(errand__pool *p, pworker *w) {
   uint32_t in = w->reader ? 0u : (uint32_t)EPOLLIN;
   uint32_t out = w->want_out ? (uint32_t)EPOLLOUT : 0u;
+  if (w->run_pipe && (out || w->run_ep)) {
+    if (!w->run_ep) {
+      struct epoll_event ev = {.events = out, .data.ptr = &w->tags[TAG_RUN]};
+      epoll_ctl(p->epfd, EPOLL_CTL_ADD, w->c.run, &ev);
+      w->run_ep = out;
+    }
+    ep_want(p, w->c.run, &w->tags[TAG_RUN], &w->run_ep,
+            out ? out : (uint32_t)EPOLLONESHOT);
+    out = 0;
+  }
   if (w->on_pipe) {
     /* Edge-triggered: a waiter need not take the socket from us, which
      * would cost two more epoll_ctl per round trip; nothing but garbage
@@ -337,9 +352,13 @@ static void watch(errand__pool *p, pworker *w, bool out) {
 
 static void flush_out(errand__pool *p, pworker *w) {
   while (w->out.pos < w->out.len) {
-    /* send, not write: a worker that is gone must not kill us by SIGPIPE */
-    ssize_t k = send(w->c.sock, w->out.data + w->out.pos,
-                     w->out.len - w->out.pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* On the socket send, not write: a worker that is gone must not kill
+     * us by SIGPIPE (the run pipe cannot: we keep a reader of it). */
+    ssize_t k = w->run_pipe
+                    ? write(w->c.run, w->out.data + w->out.pos,
+                            w->out.len - w->out.pos)
+                    : send(w->c.sock, w->out.data + w->out.pos,
+                           w->out.len - w->out.pos, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0)
@@ -416,9 +435,17 @@ static void close_fd(errand__pool *p, int *fd) {
   }
 }
 
+static void close_run(errand__pool *p, pworker *w) {
+  close_fd(p, &w->c.run);
+  close_fd(p, &w->c.run_keep);
+  w->run_pipe = false;
+  w->run_ep = 0;
+}
+
 static void close_sock(errand__pool *p, pworker *w) {
   close_fd(p, &w->c.sock);
   close_fd(p, &w->c.reply);
+  close_run(p, w);
   w->sock_ep = w->reply_ep = 0;
 }
 
@@ -630,6 +657,7 @@ static pworker *spawn(errand__pool *p, char **argv, char *why, size_t whylen,
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->tags[k]};
     epoll_ctl(p->epfd, EPOLL_CTL_ADD, fds[k], &ev);
   }
+  w->tags[TAG_RUN] = (evtag){w, TAG_RUN}; /* in epoll only when needed */
   w->sock_ep = w->reply_ep = EPOLLIN;
   w->next = p->workers;
   p->workers = w;
@@ -709,11 +737,19 @@ static void on_frame(errand__pool *p, pworker *w, const errand__frame *f,
       json_decref(v);
       return protocol_error(p, w, "HELLO without protocol 1");
     }
+    const char *in = json_string_value(json_object_get(v, "in"));
+    bool run_pipe = in && strcmp(in, "pipe") == 0;
     json_decref(v);
+    if (run_pipe && w->c.run < 0)
+      return protocol_error(p, w, "HELLO says it reads a run pipe it has not");
     if (on_reply)
       w->on_pipe = true;
     else
       close_fd(p, &w->c.reply); /* it writes on the socket */
+    if (run_pipe)
+      w->run_pipe = true;
+    else
+      close_run(p, w); /* it reads the socket */
     sock_watch(p, w);
     if (w->forked && w->c.pid <= 0)
       w->said_hello = true; /* idle when FS_FORKED says its pid */
@@ -1264,6 +1300,10 @@ static void handle_event(errand__pool *p, const struct epoll_event *e) {
     if (!w->reader)
       read_frames(p, w, &w->c.reply);
     break;
+  case TAG_RUN: /* EPOLLERR cannot come: we keep a reader */
+    if (e->events & EPOLLOUT)
+      flush_out(p, w);
+    break;
   case TAG_OUT:
   case TAG_ERR:
     drain_pipe(p, w, tag->kind);
@@ -1586,6 +1626,7 @@ static int pool_new(errand__rt *rt, errand__jobs *jobs,
   p->wakefd = -1;
   p->fs.c.pid = -1;
   p->fs.c.sock = p->fs.c.pidfd = p->fs.c.out = p->fs.c.err = -1;
+  p->fs.c.reply = p->fs.c.run = p->fs.c.run_keep = -1;
   p->index_used = errand__calloc((size_t)max, sizeof *p->index_used);
   if ((o->command && !(p->argv = argv_copy(o->command))) || !p->index_used)
     goto nomem;

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 struct errand__wjob {
-  int fd;  /* frames from the host */
+  int fd;  /* frames from the host: the run pipe it gave, or the socket */
   int wfd; /* frames to the host: fd, or the reply pipe the host gave */
   pthread_mutex_t wmu; /* one frame at a time on the socket */
   pthread_mutex_t mu;
@@ -86,6 +86,10 @@ static void read_more(struct errand__wjob *w) {
     ssize_t k = read(w->fd, w->in.data + w->in.len, 65536);
     if (k < 0 && errno == EINTR)
       continue;
+    if (k < 0 && errno == EAGAIN) { /* someone made it non-blocking */
+      errand__fd_wait_readable(w->fd, -1);
+      continue;
+    }
     if (k <= 0)
       _exit(0); /* the host is gone */
     w->in.len += (size_t)k;
@@ -255,6 +259,7 @@ int errand_worker_main(errand_jobs *jh) {
   }
   const char *fds = getenv("ERRAND_WORKER_FD");
   const char *rfds = getenv("ERRAND_WORKER_REPLY_FD");
+  const char *qfds = getenv("ERRAND_WORKER_RUN_FD");
   const char *idx = getenv("ERRAND_WORKER_INDEX");
   char *end;
   long fd = fds ? strtol(fds, &end, 10) : 3;
@@ -262,16 +267,25 @@ int errand_worker_main(errand_jobs *jh) {
   long wfd = rfds ? strtol(rfds, &end, 10) : fd;
   if (wfd < 0 || wfd > INT_MAX || fcntl((int)wfd, F_GETFD) < 0)
     wfd = fd; /* no usable reply pipe: both ways on the socket */
+  long rfd = qfds ? strtol(qfds, &end, 10) : -1;
+  if (rfd < 0 || rfd > INT_MAX || fcntl((int)rfd, F_GETFD) < 0)
+    rfd = -1; /* no usable run pipe: the host's frames on the socket */
   /* Programs a handler starts are not workers. */
   unsetenv("ERRAND_WORKER");
   unsetenv("ERRAND_WORKER_FD");
   unsetenv("ERRAND_WORKER_REPLY_FD");
+  unsetenv("ERRAND_WORKER_RUN_FD");
   unsetenv("ERRAND_PROTOCOL");
   unsetenv("ERRAND_WORKER_INDEX");
   fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   fcntl((int)wfd, F_SETFD, FD_CLOEXEC);
+  if (rfd >= 0)
+    fcntl((int)rfd, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
   if (fork_server) {
+    if (rfd >= 0)
+      close((int)rfd); /* its children have sockets of their own */
+    rfd = -1;
     /* Comes back only in a fresh child, on its own socket (pool.c asks
      * for one per one-shot job). */
     errand__forkserver_main((int)fd, &index);
@@ -279,15 +293,17 @@ int errand_worker_main(errand_jobs *jh) {
     fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   }
   static struct errand__wjob w;
-  w.fd = (int)fd;
+  w.fd = rfd >= 0 ? (int)rfd : (int)fd;
   w.wfd = (int)wfd;
   w.stopfd = -1;
   pthread_mutex_init(&w.wmu, NULL);
   pthread_mutex_init(&w.mu, NULL);
   pthread_cond_init(&w.cv, NULL);
+  /* "in": where we read the host's frames (docs/protocol.md, HELLO). */
   if (send_json(&w, ERRAND__F_HELLO, 0,
-                json_pack("{s:i,s:i}", "protocol", ERRAND__PROTOCOL_VERSION,
-                          "pid", (int)getpid())))
+                json_pack("{s:i,s:i,s:s}", "protocol",
+                          ERRAND__PROTOCOL_VERSION, "pid", (int)getpid(), "in",
+                          rfd >= 0 ? "pipe" : "socket")))
     _exit(0);
   uint64_t run_id = 0;
   char *run = NULL;

@@ -274,9 +274,11 @@ def main():
     WORKER_INDEX = int(os.environ.get("ERRAND_WORKER_INDEX", "0"))
     os.set_inheritable(fd, False)  # close-on-exec
     # Programs a job starts are not workers (docs/protocol.md §1).
-    # It writes its frames on the socket too: the reply pipe is optional.
+    # It writes and reads its frames on the socket: the reply and run pipes
+    # are optional (its HELLO does not say "in":"pipe").
     for k in ("ERRAND_WORKER", "ERRAND_WORKER_FD", "ERRAND_WORKER_REPLY_FD",
-              "ERRAND_PROTOCOL", "ERRAND_WORKER_INDEX"):
+              "ERRAND_WORKER_RUN_FD", "ERRAND_PROTOCOL",
+              "ERRAND_WORKER_INDEX"):
         os.environ.pop(k, None)
     conn = Conn(fd)
     conn.send_json(HELLO, 0, {"protocol": 1, "pid": os.getpid()})
