@@ -215,8 +215,8 @@ int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
                         idxbuf,
                         NULL};
   int pid;
-  if ((rc = spawn_with(argv, vars, sv[1], pr[1], pq[0], po[1], pe[1], &pid,
-                       why, whylen)))
+  if ((rc = spawn_with(argv, vars, sv[1], pr[1], pq[0], po[1], pe[1], &pid, why,
+                       whylen)))
     goto fail;
   c->pid = pid;
   c->pidfd = errand__pidfd_open(pid);

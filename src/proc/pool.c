@@ -354,11 +354,11 @@ static void flush_out(errand__pool *p, pworker *w) {
   while (w->out.pos < w->out.len) {
     /* On the socket send, not write: a worker that is gone must not kill
      * us by SIGPIPE (the run pipe cannot: we keep a reader of it). */
-    ssize_t k = w->run_pipe
-                    ? write(w->c.run, w->out.data + w->out.pos,
-                            w->out.len - w->out.pos)
-                    : send(w->c.sock, w->out.data + w->out.pos,
-                           w->out.len - w->out.pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t k =
+        w->run_pipe
+            ? write(w->c.run, w->out.data + w->out.pos, w->out.len - w->out.pos)
+            : send(w->c.sock, w->out.data + w->out.pos, w->out.len - w->out.pos,
+                   MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0)

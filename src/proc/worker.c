@@ -301,8 +301,8 @@ int errand_worker_main(errand_jobs *jh) {
   pthread_cond_init(&w.cv, NULL);
   /* "in": where we read the host's frames (docs/protocol.md, HELLO). */
   if (send_json(&w, ERRAND__F_HELLO, 0,
-                json_pack("{s:i,s:i,s:s}", "protocol",
-                          ERRAND__PROTOCOL_VERSION, "pid", (int)getpid(), "in",
+                json_pack("{s:i,s:i,s:s}", "protocol", ERRAND__PROTOCOL_VERSION,
+                          "pid", (int)getpid(), "in",
                           rfd >= 0 ? "pipe" : "socket")))
     _exit(0);
   uint64_t run_id = 0;
