@@ -167,7 +167,14 @@ typedef struct errand_runtime_options {
    * once even while every worker is busy with lower work (as libdispatch's
    * QoS threads do; see "Priorities" below).  0 = off. */
   int urgent_worker;
-  int reserved_int[4];
+  /* How long a worker that ran out of work keeps looking for more before
+   * it sleeps, in microseconds (at most half the CPUs look at once).  A
+   * task posted meanwhile starts within a microsecond or two instead of
+   * after a wake-up (several microseconds, more under load or a
+   * hypervisor); the price is that CPU time, once per lull.  0 = 200,
+   * -1 = never look (sleep at once), else 1..1000000. */
+  int spin_us;
+  int reserved_int[3];
   uint64_t reserved[8];
 } errand_runtime_options;
 

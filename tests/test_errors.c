@@ -143,6 +143,12 @@ TEST(runtime_create_rejects_null_out_and_bad_options) {
   o.max_compensating = INT_MIN;
   CHECK_FAILS(errand_runtime_create(&o, &rt), ERRAND_E_INVALID);
   o.max_compensating = 0;
+
+  o.spin_us = -2;
+  CHECK_FAILS(errand_runtime_create(&o, &rt), ERRAND_E_INVALID);
+  o.spin_us = 1000001;
+  CHECK_FAILS(errand_runtime_create(&o, &rt), ERRAND_E_INVALID);
+  o.spin_us = 0;
   CHECK(rt == sentinel);
 
   /* The edges of the ranges are accepted. */
@@ -152,6 +158,10 @@ TEST(runtime_create_rejects_null_out_and_bad_options) {
   rt = NULL;
   if (CHECK_OK(errand_runtime_create(&o, &rt))) CHECK_OK(errand_runtime_destroy(rt));
   o.aging_burst = 1000000;
+  o.spin_us = -1;
+  rt = NULL;
+  if (CHECK_OK(errand_runtime_create(&o, &rt))) CHECK_OK(errand_runtime_destroy(rt));
+  o.spin_us = 1000000;
   rt = NULL;
   if (CHECK_OK(errand_runtime_create(&o, &rt))) CHECK_OK(errand_runtime_destroy(rt));
 }

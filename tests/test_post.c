@@ -47,7 +47,8 @@ TEST(runtime_worker_count_is_settable) {
 /* N tasks that each hold their worker, posted back to back onto N idle
  * workers: every one of them starts (no wake-up is lost, no worker stays
  * parked while work waits).  Regression test for a lost wake-up seen while
- * the scheduler was written. */
+ * the scheduler was written.  Idle workers that never spin, spin a moment
+ * or spin long (spin_us) meet the posts parked, parking or spinning. */
 TEST(n_tasks_posted_at_once_start_on_n_workers) {
   int rounds = check_iters(40), r;
   check_rng rng;
@@ -59,9 +60,11 @@ TEST(n_tasks_posted_at_once_start_on_n_workers) {
     errand_task *t[MAXW];
     errand_runtime_options o;
     errand_runtime *rt;
+    static const int spins[] = {-1, 0, 1, 5000};
     memset(&o, 0, sizeof o);
     o.workers = w;
     o.max_compensating = -1;
+    o.spin_us = spins[check_rng_below(&rng, 4)];
     rt = rt_new_opts(&o);
     REQUIRE(rt);
     gate_init(&g);

@@ -19,10 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Spin iterations before a worker parks: about 20-50 us on current CPUs,
- * enough to catch back-to-back posts without burning an idle core. */
-#define SPIN_ROUNDS 2048
-
 static ERRAND__HOT_TLS errand__worker *tl_worker;
 static ERRAND__HOT_TLS errand__sched *tl_sched;
 
@@ -597,13 +593,17 @@ static void *worker_main(void *arg) {
       /* At most half the CPUs spin (at least one): spinners beyond that
        * only take CPU from the threads that would post or finish work
        * (Go caps its spinning threads the same way). */
-      int rounds = atomic_fetch_add(&s->nspinning, 1) < s->max_spinners
-                       ? SPIN_ROUNDS
-                       : 0;
-      for (int i = 0; !n && i < rounds && !ld_rlx(&s->stop); i++) {
+      /* For a time, not a count of pause instructions: one costs from 10
+       * to 140 cycles depending on the CPU (and a virtual machine may move
+       * from one kind to another). */
+      bool spin = atomic_fetch_add(&s->nspinning, 1) < s->max_spinners &&
+                  s->cfg.spin_ns;
+      uint64_t t0 = spin ? errand__stamp() : 0;
+      for (unsigned i = 1; spin && !n && !ld_rlx(&s->stop); i++) {
         errand__cpu_relax();
-        if ((i & 31) == 31)
-          n = errand__sched_find_work(w, false);
+        if ((i & 31) == 0 && !(n = errand__sched_find_work(w, false)) &&
+            errand__stamp_ns(errand__stamp() - t0) >= s->cfg.spin_ns)
+          break;
       }
       if (atomic_fetch_sub(&s->nspinning, 1) == 1 && n &&
           errand__sched_has_work(s))

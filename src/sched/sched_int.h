@@ -37,6 +37,7 @@ typedef struct errand__sched_config {
   int aging_burst;      /* >= 1 */
   int max_compensating; /* >= 0 */
   bool urgent;          /* one extra worker for level 0 only */
+  uint64_t spin_ns;     /* an idle worker looks this long before parking */
   errand__run_fn run;
   errand__seq_fn seq;
   errand__movable_fn movable;

@@ -119,6 +119,9 @@ int errand_runtime_create(const errand_runtime_options *opts,
   if (o->urgent_worker < 0 || o->urgent_worker > 1)
     return errand__err(ERRAND_E_INVALID, "urgent_worker %d is not 0 or 1",
                        o->urgent_worker);
+  if (o->spin_us < -1 || o->spin_us > 1000000)
+    return errand__err(ERRAND_E_INVALID, "spin_us %d out of range -1..1000000",
+                       o->spin_us);
   errand__rt *rt = errand__table_alloc(&errand__runtime_table, 1);
   if (!rt)
     return errand__err(ERRAND_E_NOMEM, "no memory for a runtime");
@@ -131,6 +134,9 @@ int errand_runtime_create(const errand_runtime_options *opts,
                           : o->max_compensating < 0 ? 0
                                                     : o->max_compensating,
       .urgent = o->urgent_worker == 1,
+      .spin_ns = o->spin_us == 0  ? 200000u
+                 : o->spin_us < 0 ? 0
+                                  : (uint64_t)o->spin_us * 1000u,
       .run = errand__task_run_node,
       .seq = errand__task_seq,
       .movable = errand__task_movable,
