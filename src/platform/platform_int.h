@@ -122,9 +122,8 @@ typedef struct errand__child {
  * process group of its own, with every signal unblocked and at its
  * default, and ERRAND_WORKER=1 ERRAND_WORKER_FD=3 ERRAND_WORKER_REPLY_FD=4
  * ERRAND_WORKER_RUN_FD=5 ERRAND_PROTOCOL=1 ERRAND_WORKER_INDEX=index added
- * to the environment.  Every descriptor we
- * keep is close-on-exec and non-blocking.  0, or an errno value with why
- * filled in. */
+ * to the environment.  Every descriptor we keep is close-on-exec and,
+ * but run_keep, non-blocking.  0, or an errno value with why filled in. */
 int errand__spawn_worker(const char *const *argv, int index, errand__child *c,
                          char *why, size_t whylen);
 /* Starts this program with vars added to its environment and fd3 on
