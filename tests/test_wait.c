@@ -154,6 +154,64 @@ TEST(wait_all_waits_for_every_task) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* The tasks end in a random order (a worker each; a thread opens their
+ * gates shuffled, at random moments): wait_all returns only once every one
+ * is final, whichever of them it happened to wait for. */
+typedef struct opener {
+  gate *g;
+  int n;
+  check_rng rng;
+} opener;
+
+static void *open_shuffled(void *arg) {
+  opener *o = arg;
+  int order[16], i;
+  for (i = 0; i < o->n; i++) order[i] = i;
+  for (i = o->n - 1; i > 0; i--) {
+    int j = (int)check_rng_below(&o->rng, (uint64_t)i + 1), x = order[i];
+    order[i] = order[j];
+    order[j] = x;
+  }
+  for (i = 0; i < o->n; i++) {
+    check_sleep_us((int64_t)check_rng_below(&o->rng, 300));
+    gate_open(&o->g[order[i]]);
+  }
+  return NULL;
+}
+
+TEST(wait_all_returns_when_the_last_one_ends_in_any_order) {
+  int rounds = check_iters(40), r;
+  check_rng rng;
+  check_rng_init(&rng, check_seed("wait_all any order"));
+  for (r = 0; r < rounds && !check_failed(); r++) {
+    enum { N = 12 };
+    gate g[N];
+    errand_task *t[N];
+    opener o;
+    pthread_t th;
+    int i, n = 2 + (int)check_rng_below(&rng, N - 1);
+    /* A worker per task: they end in the order their gates open. */
+    errand_runtime *rt = rt_new(n);
+    REQUIRE(rt);
+    for (i = 0; i < n; i++) {
+      gate_init(&g[i]);
+      t[i] = post_gate(rt, &g[i]);
+      REQUIRE(t[i]);
+    }
+    o.g = g;
+    o.n = n;
+    check_rng_init(&o.rng, check_rng_below(&rng, UINT64_MAX));
+    REQUIRE(pthread_create(&th, NULL, open_shuffled, &o) == 0);
+    CHECK_OK(errand_wait_all(t, (size_t)n, -1));
+    for (i = 0; i < n; i++)
+      if (!CHECK(is_final_status(status_of(t[i]))))
+        printf("  round %d: task %d of %d not final\n", r, i, n);
+    pthread_join(th, NULL);
+    for (i = 0; i < n; i++) CHECK_OK(errand_task_release(t[i]));
+    CHECK_OK(errand_runtime_destroy(rt));
+  }
+}
+
 TEST(wait_all_with_a_repeated_entry) {
   errand_task *t = NULL, *list[3];
   errand_runtime *rt = rt_new(1);
