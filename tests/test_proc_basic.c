@@ -323,8 +323,6 @@ TEST(each_worker_knows_its_index) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
-/* Item 10: the host's own child, forked before errand ran anything, is
- * still there to be waited for; no zombies; no leaked descriptors. */
 /* Arguments and a result far larger than a pipe holds (64 KiB) cross a
  * worker whole, one-shot and resident, several jobs in a row on the same
  * worker: the host writes what the pipe takes and the rest when the
@@ -357,6 +355,8 @@ TEST(arguments_larger_than_a_pipe_cross_whole) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* Item 10: the host's own child, forked before errand ran anything, is
+ * still there to be waited for; no zombies; no leaked descriptors. */
 TEST(no_zombies_no_leaked_fds_and_the_hosts_child_is_its_own) {
   int fds_before, fds_after, status = 0, i;
   pid_t mine;

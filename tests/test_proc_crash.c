@@ -326,6 +326,37 @@ static void register_crash_once(errand_jobs *jobs) {
   errand_jobs_register(jobs, "swap_input", h_swap_input, NULL);
 }
 
+TEST(a_retry_runs_on_a_fresh_worker) {
+  errand_runtime *rt = rt_new(2);
+  errand_procpool *pool;
+  int m;
+  REQUIRE(rt);
+  pool = new_pool(rt, 0, 1);
+  REQUIRE(pool);
+  for (m = 0; m < 2; m++) {
+    errand_job_options o =
+        job_opts(m ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS);
+    char args[600], marker[512];
+    errand_task *t;
+    o.pool = pool;
+    o.retries_on_crash = 1;
+    snprintf(marker, sizeof marker, "/tmp/errand_crash_once_%d_%d",
+             (int)getpid(), m);
+    unlink(marker);
+    snprintf(args, sizeof args, "{\"marker\":\"%s\"}", marker);
+    t = start_job(rt, "crash_once", args, &o);
+    if (t && wait_final(t)) {
+      CHECK_EQ_INT(status_of(t), ERRAND_STATUS_RAN_TO_COMPLETION);
+      /* The pid it reports is the one the handle shows: the fresh worker. */
+      CHECK_EQ_INT(atoi(result_of(t)), pid_of(t));
+    }
+    errand_task_release(t);
+    unlink(marker);
+  }
+  CHECK_OK(errand_procpool_destroy(pool));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
 /* The host writes a worker's frames on a pipe (docs/protocol.md), and
  * the next job for an idle worker is written by the thread that starts
  * it: a pipe nobody reads would raise SIGPIPE there, which by default ends
