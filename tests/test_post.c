@@ -355,6 +355,73 @@ TEST(post_batch_posts_n_tasks_with_their_args) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* Handles held by the hundred thousand, posted from two threads at once:
+ * the task table grows by several segments at a time (in huge pages where
+ * the kernel has them), and every handle must still name its own task,
+ * across each boundary between segments and between mappings. */
+static int index_task(errand_task *self, void *arg) {
+  return errand_task_set_result(self, arg, NULL);
+}
+
+typedef struct many_poster {
+  errand_runtime *rt;
+  size_t first, n;
+  errand_task **out;
+  int batch;
+} many_poster;
+
+static void *post_many(void *arg) {
+  many_poster *p = (many_poster *)arg;
+  if (p->batch) {
+    void **args = malloc(p->n * sizeof *args);
+    if (!CHECK(args != NULL)) return NULL;
+    for (size_t i = 0; i < p->n; i++)
+      args[i] = (void *)(uintptr_t)(p->first + i + 1);
+    CHECK_OK(errand_post_batch(p->rt, index_task, args, p->n, NULL, p->out));
+    free(args);
+    return NULL;
+  }
+  for (size_t i = 0; i < p->n; i++)
+    if (!CHECK_OK(errand_post(p->rt, index_task, (void *)(uintptr_t)(p->first + i + 1), NULL,
+                              &p->out[i])))
+      break;
+  return NULL;
+}
+
+TEST(every_handle_names_its_task_with_many_thousands_alive) {
+  /* 80,000 task records fill more than one mapping of the task table
+   * (17 segments of 4,096 after the first), so 2 x 80,000 cross at least
+   * two boundaries between mappings whatever earlier tests left. */
+  enum { PER = 80000 };
+  check_rng rng;
+  check_rng_init(&rng, check_seed("many handles"));
+  errand_task **h = calloc(2 * PER, sizeof *h);
+  errand_runtime *rt = rt_new(2);
+  REQUIRE(h && rt);
+  many_poster p[2];
+  pthread_t th[2];
+  for (int k = 0; k < 2; k++) {
+    p[k] = (many_poster){rt, (size_t)k * PER, PER, h + (size_t)k * PER,
+                         check_rng_below(&rng, 2) == 0};
+    REQUIRE(thread_start(&th[k], post_many, &p[k]));
+  }
+  for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+  CHECK_OK(errand_wait_all(h, 2 * PER, -1));
+  size_t wrong = 0;
+  for (size_t i = 0; i < 2 * PER; i++) {
+    void *v = NULL;
+    if (errand_task_result(h[i], &v) != 0 || v != (void *)(uintptr_t)(i + 1)) wrong++;
+  }
+  CHECK_EQ_INT(wrong, 0);
+  for (size_t i = 0; i < 2 * PER; i++) CHECK_OK(errand_task_release(h[i]));
+  /* Released handles stay recognisably released. */
+  void *v = NULL;
+  CHECK_EQ_INT(errand_task_result(h[0], &v), ERRAND_E_RELEASED);
+  CHECK_EQ_INT(errand_task_result(h[2 * PER - 1], &v), ERRAND_E_RELEASED);
+  CHECK_OK(errand_runtime_destroy(rt));
+  free(h);
+}
+
 /* --------------------------------------------------------------------- */
 /* 2. Id, name, status, flags                                             */
 /* --------------------------------------------------------------------- */

@@ -35,8 +35,11 @@ char *errand__strdup(const char *s);
 char *errand__strndup(const char *s, size_t n);
 /* Zeroed memory that is never given back (slot segments), mapped and
  * faulted in with one call (platform/pages.c), so a growing table does
- * not take a page fault per page as it fills.  Fails like the others. */
+ * not take a page fault per page as it fills.  A size that is a multiple
+ * of errand__huge_page_size() comes aligned to it, in huge pages where the
+ * kernel has them.  Fails like the others. */
 void *errand__alloc_prefaulted(size_t n);
+size_t errand__huge_page_size(void);
 
 /* Blocks while *addr == expected, up to timeout_ns (negative = forever).
  * Returns 0 when woken (or *addr differed), or -1 on timeout.  Spurious
