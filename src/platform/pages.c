@@ -18,11 +18,38 @@
  */
 #include "platform_int.h"
 
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define HUGE_PAGE ((size_t)2 << 20)
+
+/* Whether the kernel backs memory advised MADV_HUGEPAGE with huge pages
+ * ("[always]" or "[madvise]" in sysfs).  Read once: the setting is the
+ * machine's, and a change of it while errand runs only costs speed. */
+static bool huge_pages_on(void) {
+  static _Atomic int known; /* 0 unknown, 1 off, 2 on */
+  int k = atomic_load_explicit(&known, memory_order_relaxed);
+  if (k)
+    return k == 2;
+  char buf[128] = {0};
+  int fd =
+      open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r < 0)
+      buf[0] = 0;
+  }
+  bool on = strstr(buf, "[always]") || strstr(buf, "[madvise]");
+  atomic_store_explicit(&known, on ? 2 : 1, memory_order_relaxed);
+  return on;
+}
 
 static void *map_huge(size_t n) {
   /* Over-map by one huge page and trim both ends, so the region starts on
@@ -39,8 +66,13 @@ static void *map_huge(size_t n) {
     munmap(raw, head);
   if (HUGE_PAGE - head)
     munmap(p + n, HUGE_PAGE - head);
+    /* With huge pages, each 2 MiB is one fault when first written, so the
+     * region is left to fill as it is used: a table that needs one more
+     * segment does not make 8 MiB resident.  Without them, it is faulted in
+     * now, in one call. */
 #ifdef MADV_HUGEPAGE
-  madvise(p, n, MADV_HUGEPAGE); /* advice: without it, 4 KiB pages */
+  if (huge_pages_on() && madvise(p, n, MADV_HUGEPAGE) == 0)
+    return p;
 #endif
 #ifdef MADV_POPULATE_WRITE
   madvise(p, n, MADV_POPULATE_WRITE); /* Linux 5.14+; else faulted lazily */

@@ -36,8 +36,9 @@ char *errand__strndup(const char *s, size_t n);
 /* Zeroed memory that is never given back (slot segments), mapped and
  * faulted in with one call (platform/pages.c), so a growing table does
  * not take a page fault per page as it fills.  A size that is a multiple
- * of errand__huge_page_size() comes aligned to it, in huge pages where the
- * kernel has them.  Fails like the others. */
+ * of errand__huge_page_size() comes aligned to it and, where the kernel
+ * has transparent huge pages, in huge pages that fault in as they are
+ * first written (one fault per huge page).  Fails like the others. */
 void *errand__alloc_prefaulted(size_t n);
 size_t errand__huge_page_size(void);
 
