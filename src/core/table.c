@@ -78,6 +78,9 @@ static void flush_cache(void *p) {
     if (!push_free_locked(tb, c->idx[i]))
       break; /* out of memory at thread exit: the slots stay unused */
   c->n = 0;
+  /* A destructor that runs after this one and frees a task registers the
+   * cache again, so the key's destructor runs once more for it. */
+  c->registered = false;
   pthread_mutex_unlock(&tb->mu);
 }
 
@@ -147,15 +150,23 @@ static uint32_t take_index_locked(errand__table *tb) {
   return idx;
 }
 
+/* This thread's cache, registered so that it is flushed when the thread
+ * ends.  Threads that only free (pool workers running what others posted)
+ * need it as much as posters: without it each free would take the table
+ * lock, against the poster and every other worker. */
+static tcache *my_cache(void) {
+  tcache *c = &task_cache;
+  if (!c->registered) {
+    pthread_once(&cache_once, make_key);
+    c->registered = pthread_setspecific(cache_key, c) == 0;
+  }
+  return c;
+}
+
 void *errand__table_alloc(errand__table *tb, uint32_t refs) {
   uint32_t idx = UINT32_MAX;
-  if (tb->per_thread_cache) {
-    tcache *c = &task_cache;
-    if (!c->registered) {
-      pthread_once(&cache_once, make_key);
-      pthread_setspecific(cache_key, c);
-      c->registered = true;
-    }
+  tcache *c = tb->per_thread_cache ? my_cache() : NULL;
+  if (c && c->registered) {
     if (c->n == 0) {
       pthread_mutex_lock(&tb->mu);
       while (c->n < CACHE_MOVE) {
@@ -189,7 +200,7 @@ void *errand__table_alloc(errand__table *tb, uint32_t refs) {
 void errand__table_free(errand__table *tb, void *obj) {
   uint32_t idx = ((errand__slot *)obj)->index;
   if (tb->per_thread_cache) {
-    tcache *c = &task_cache;
+    tcache *c = my_cache();
     if (c->registered && c->n < CACHE_MAX) {
       c->idx[c->n++] = idx;
       return;
