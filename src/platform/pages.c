@@ -51,6 +51,23 @@ static bool huge_pages_on(void) {
   return on;
 }
 
+static bool advise_huge(char *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  return huge_pages_on() && madvise(p, n, MADV_HUGEPAGE) == 0;
+#else
+  (void)p, (void)n;
+  return false;
+#endif
+}
+
+static void populate(char *p, size_t n) {
+#ifdef MADV_POPULATE_WRITE
+  madvise(p, n, MADV_POPULATE_WRITE); /* Linux 5.14+; else faulted lazily */
+#else
+  (void)p, (void)n;
+#endif
+}
+
 static void *map_huge(size_t n) {
   /* Over-map by one huge page and trim both ends, so the region starts on
    * a 2 MiB boundary (the kernel only backs aligned 2 MiB ranges). */
@@ -64,19 +81,13 @@ static void *map_huge(size_t n) {
   size_t head = (size_t)(p - raw);
   if (head)
     munmap(raw, head);
-  if (HUGE_PAGE - head)
-    munmap(p + n, HUGE_PAGE - head);
-    /* With huge pages, each 2 MiB is one fault when first written, so the
-     * region is left to fill as it is used: a table that needs one more
-     * segment does not make 8 MiB resident.  Without them, it is faulted in
-     * now, in one call. */
-#ifdef MADV_HUGEPAGE
-  if (huge_pages_on() && madvise(p, n, MADV_HUGEPAGE) == 0)
-    return p;
-#endif
-#ifdef MADV_POPULATE_WRITE
-  madvise(p, n, MADV_POPULATE_WRITE); /* Linux 5.14+; else faulted lazily */
-#endif
+  munmap(p + n, HUGE_PAGE - head); /* never empty: head < HUGE_PAGE */
+  /* With huge pages, each 2 MiB is one fault when first written, so the
+   * region is left to fill as it is used: a table that needs one more
+   * segment does not make 8 MiB resident.  Without them, it is faulted in
+   * now, in one call. */
+  if (!advise_huge(p, n))
+    populate(p, n);
   return p;
 }
 
