@@ -419,9 +419,12 @@ static errand__node *steal_level(errand__worker *w, unsigned l) {
   w->rng ^= w->rng << 13; /* xorshift */
   w->rng ^= w->rng >> 7;
   w->rng ^= w->rng << 17;
-  int start = (int)(w->rng % (uint64_t)na);
-  for (int i = 0; i < na; i++) {
-    errand__worker *v = slot(s, (start + i) % na);
+  /* A multiply and a wrap instead of two divisions: this runs for every
+   * level a worker finds empty before the task it takes, and a division
+   * cost as much as the rest of the probe. */
+  int start = (int)(((w->rng >> 32) * (uint64_t)na) >> 32);
+  for (int i = 0, k = start; i < na; i++, k = k + 1 == na ? 0 : k + 1) {
+    errand__worker *v = slot(s, k);
     if (!v || v == w)
       continue;
     errand__node *n = steal_retry(&v->dq[l], 4);
