@@ -217,6 +217,30 @@ TEST(queue_wait_histogram_sees_a_long_wait) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* A worker that goes from one task to the next reuses the stamp that ended
+ * the first as the start of the second; time it spent idle in between must
+ * not be counted as the second task's run. */
+TEST(idle_time_between_tasks_is_no_task_run_time) {
+  errand_task *t = NULL;
+  errand_stats st;
+  int i;
+  errand_runtime *rt = rt_new(1);
+  REQUIRE(rt);
+  for (i = 0; i < 4; i++) {
+    REQUIRE_OK(errand_post(rt, noop_task, NULL, NULL, &t));
+    CHECK_OK(errand_wait(t, -1));
+    CHECK_OK(errand_task_release(t));
+    check_sleep_ms(40); /* the worker spins, then parks */
+  }
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  st = stats_of(rt);
+  CHECK_EQ_INT(hist_total(st.run_time_ns), 4);
+  /* An empty task runs well under 2^24 ns (~16.8 ms); 40 ms of idling
+   * counted into one would land at 2^25 or above. */
+  for (i = 24; i < ERRAND_HIST_BUCKETS; i++) CHECK_EQ_INT(st.run_time_ns[i], 0);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
 TEST(hist_quantile_gives_the_upper_edge_of_the_bucket) {
   uint64_t h[ERRAND_HIST_BUCKETS];
   memset(h, 0, sizeof h);

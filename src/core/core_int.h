@@ -39,15 +39,6 @@
 
 #define ERRAND_UNUSED(x) (void)(x)
 
-/* Thread-locals read on every post and run.  The initial-exec model makes
- * them a single load instead of a call to __tls_get_addr in PIC code; they
- * are few and small (well inside the static TLS glibc keeps for libraries
- * that are dlopen'ed, as the Node addon is). */
-#if defined(__GNUC__) || defined(__clang__)
-#define ERRAND__HOT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-#else
-#define ERRAND__HOT_TLS _Thread_local
-#endif
 #define container_of(ptr, type, member)                                        \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 

@@ -51,6 +51,16 @@ int errand__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
 /* Wakes up to n threads blocked on addr (n < 0: all). */
 void errand__futex_wake(_Atomic uint32_t *addr, int n);
 
+/* Thread-locals read on every post and run.  The initial-exec model makes
+ * them a single load instead of a call to __tls_get_addr in PIC code; they
+ * are few and small (well inside the static TLS glibc keeps for libraries
+ * that are dlopen'ed, as the Node addon is). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ERRAND__HOT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define ERRAND__HOT_TLS _Thread_local
+#endif
+
 /* Monotonic clock in nanoseconds. */
 uint64_t errand__now_ns(void);
 
@@ -60,6 +70,13 @@ uint64_t errand__now_ns(void);
  * errand__now_ns. */
 uint64_t errand__stamp(void);
 uint64_t errand__stamp_ns(uint64_t stamp_delta);
+/* A stamp handed from the end of one measured span to the start of the
+ * next on the same thread, when nothing but the scheduler's pick ran in
+ * between: a pool worker going from one task to the next reads the clock
+ * once per task instead of twice.  keep(0) forgets it; resume returns it
+ * (0: none) and forgets it. */
+void errand__stamp_keep(uint64_t stamp);
+uint64_t errand__stamp_resume(void);
 void errand__stamp_init(void);
 
 /* Online CPUs, at least 1. */

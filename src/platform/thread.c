@@ -22,7 +22,10 @@ uint64_t errand__now_ns(void) {
  * the kernel says it ticks at a constant rate through sleep states, and
  * calibrated once against the monotonic clock. */
 static bool use_tsc;
-static double ns_per_tick = 1.0;
+/* Nanoseconds per tick in 32.32 fixed point: the conversion runs twice per
+ * task, and a multiply and a shift cost a fraction of the floating-point
+ * round trip it replaces. */
+static uint64_t ns_per_tick_q32 = 1ull << 32;
 static pthread_once_t stamp_once = PTHREAD_ONCE_INIT;
 
 static bool cpu_has(const char *flag1, const char *flag2) {
@@ -52,7 +55,10 @@ static void stamp_calibrate(void) {
   uint64_t t1 = errand__now_ns(), c1 = __builtin_ia32_rdtsc();
   if (c1 <= c0)
     return;
-  ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
+  double q = (double)(t1 - t0) / (double)(c1 - c0) * 4294967296.0;
+  if (q < 1.0 || q >= 0x1p63)
+    return;
+  ns_per_tick_q32 = (uint64_t)q;
   use_tsc = true;
 #endif
 }
@@ -72,7 +78,23 @@ uint64_t errand__stamp_ns(uint64_t d) {
    * "negative" difference as zero. */
   if (d > (UINT64_MAX >> 1))
     return 0;
-  return use_tsc ? (uint64_t)((double)d * ns_per_tick) : d;
+  if (!use_tsc)
+    return d;
+  /* High and low halves apart, so a delta of any size stays exact without
+   * a 128-bit product. */
+  return (d >> 32) * ns_per_tick_q32 +
+         (((d & 0xffffffffu) * ns_per_tick_q32) >> 32);
+}
+
+/* See errand__stamp_keep. */
+static ERRAND__HOT_TLS uint64_t tl_kept_stamp;
+
+void errand__stamp_keep(uint64_t stamp) { tl_kept_stamp = stamp; }
+
+uint64_t errand__stamp_resume(void) {
+  uint64_t st = tl_kept_stamp;
+  tl_kept_stamp = 0;
+  return st;
 }
 
 int errand__cpu_count(void) {

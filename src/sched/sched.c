@@ -554,6 +554,7 @@ static void urgent_loop(errand__worker *w) {
       errand__sched_run_node(w, n);
       continue;
     }
+    errand__stamp_keep(0);
     st_rel(&s->urgent_parked, 1);
     /* seq_cst fence: pairs with the one in notify (see wake_urgent). */
     atomic_thread_fence(memory_order_seq_cst);
@@ -585,11 +586,13 @@ static void *worker_main(void *arg) {
     if (!comp_allowed(w)) {
       /* A compensating worker not needed now sleeps outside the idle list
        * so posts wake workers that can take them. */
+      errand__stamp_keep(0);
       errand__park(&w->parker, 0);
       continue;
     }
     errand__node *n = errand__sched_find_work(w, false);
     if (!n) {
+      errand__stamp_keep(0); /* idle time is no task's run */
       /* Spin a while before parking: posts that come soon cost no wake-up.
        * The last spinner to find work wakes another worker if more is
        * queued, so a burst ramps the pool up one worker at a time. */

@@ -431,7 +431,14 @@ void errand__task_run_node(void *ctx, errand__node *n) {
       break;
   }
   stat_unwait(t, s);
-  uint64_t t0 = errand__stamp();
+  errand__task *prev = tl_current;
+  /* A pool worker going straight from one task to this one starts the
+   * clock where the last one stopped it (see errand__stamp_keep): the pick
+   * in between counts as this task's run, not its wait.  Not when this
+   * task became ready after that stamp: its wait would come out negative. */
+  uint64_t t0 = prev ? 0 : errand__stamp_resume();
+  if (!t0 || t0 < t->t_ready)
+    t0 = errand__stamp();
   stat_run(t, true, errand__stamp_ns(t0 - t->t_ready));
   errand__aux *aux = t->aux;
   if (aux) {
@@ -444,7 +451,6 @@ void errand__task_run_node(void *ctx, errand__node *n) {
           errand__task_timer_fired, t, TIMER_RUN, &aux->run_timer);
     }
   }
-  errand__task *prev = tl_current;
   tl_current = t;
   tl_deferred = NULL;
   int rc = t->fn(errand__task_handle(t), t->arg);
@@ -459,7 +465,10 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     aux->arg_free(t->arg);
   if (aux)
     cancel_timer(t, &aux->run_timer);
-  stat_run(t, false, errand__stamp_ns(errand__stamp() - t0));
+  uint64_t t1 = errand__stamp();
+  stat_run(t, false, errand__stamp_ns(t1 - t0));
+  if (!prev && errand__sched_is_worker(rt->sched))
+    errand__stamp_keep(t1);
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)
     errand__task_unref(t); /* RUN */
