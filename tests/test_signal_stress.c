@@ -20,6 +20,7 @@
  */
 /* ERRAND_TEST_LABELS: stress */
 #include <pthread.h>
+#include <sched.h>
 
 #include "helpers.h"
 
@@ -321,6 +322,7 @@ typedef struct prio_race {
   errand_task **ts;
   atomic_int go;
   atomic_int stop;
+  atomic_int posted;
 } prio_race;
 
 static void *race_poster(void *arg) {
@@ -330,8 +332,10 @@ static void *race_poster(void *arg) {
   o.signal = p->s;
   while (!atomic_load(&p->go)) {
   }
-  for (i = 0; i < p->n; i++)
+  for (i = 0; i < p->n; i++) {
     if (!CHECK_OK(errand_post(p->rt, noop_task, NULL, &o, &p->ts[i]))) break;
+    atomic_fetch_add(&p->posted, 1);
+  }
   atomic_store(&p->stop, 1);
   return NULL;
 }
@@ -341,10 +345,19 @@ static void *race_changer(void *arg) {
   unsigned k = 0;
   while (!atomic_load(&p->go)) {
   }
-  while (!atomic_load(&p->stop))
+  while (!atomic_load(&p->stop)) {
+    int seen = atomic_load(&p->posted);
     errand_controller_set_priority(
         p->c, (k++ & 1) ? ERRAND_PRIORITY_USER_BLOCKING
                         : ERRAND_PRIORITY_BACKGROUND);
+    /* One change per post at most: a change holds the signal's lock while
+     * it walks every bound task, and a loop that takes it again at once
+     * kept the poster waiting for that lock for minutes under
+     * ThreadSanitizer (the mutex is not fair).  The change still lands
+     * anywhere inside a post. */
+    while (atomic_load(&p->posted) == seen && !atomic_load(&p->stop))
+      sched_yield();
+  }
   return NULL;
 }
 
