@@ -490,6 +490,77 @@ TEST(priority_of_a_task_is_the_posted_one) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* --------------------------------------------------------------------- */
+/* A user-blocking post reaches a worker that is deep in a stream          */
+/* --------------------------------------------------------------------- */
+
+/* A worker that has found level 0 empty again and again must still see the
+ * first user-blocking post at once: it runs next (posted from inside the
+ * pool) or at most one stream task later (posted from outside, where the
+ * worker may have picked its next task just before the post). */
+enum { STREAM = 400 };
+static atomic_int ub_stream_ran, ub_at, stream_post_at;
+static uint32_t stream_spin_ns[STREAM];
+static errand_runtime *stream_rt;
+
+static int ub_task(errand_task *self, void *arg) {
+  (void)self;
+  (void)arg;
+  atomic_store(&ub_at, atomic_load(&ub_stream_ran));
+  return 0;
+}
+
+static int ub_stream_task(errand_task *self, void *arg) {
+  int i = (int)(intptr_t)arg;
+  int64_t end = check_now_ns() + stream_spin_ns[i];
+  (void)self;
+  while (check_now_ns() < end) {
+  }
+  atomic_fetch_add(&ub_stream_ran, 1);
+  if (i == atomic_load(&stream_post_at)) {
+    errand_post_options o = post_opts();
+    o.priority = ERRAND_PRIORITY_USER_BLOCKING;
+    CHECK_OK(errand_post(stream_rt, ub_task, NULL, &o, NULL));
+  }
+  return 0;
+}
+
+static void ub_mid_stream_once(check_rng *r, int from_inside) {
+  int i, after = -1, at = 5 + (int)check_rng_below(r, STREAM / 2);
+  errand_post_options o = post_opts();
+  errand_runtime *rt = rt_one_worker(0);
+  if (!rt) return;
+  stream_rt = rt;
+  atomic_store(&ub_stream_ran, 0);
+  atomic_store(&ub_at, -1);
+  atomic_store(&stream_post_at, from_inside ? at : -1);
+  for (i = 0; i < STREAM; i++)
+    stream_spin_ns[i] = 1000u + (uint32_t)check_rng_below(r, 20000);
+  for (i = 0; i < STREAM; i++)
+    CHECK_OK(errand_post(rt, ub_stream_task, (void *)(intptr_t)i, NULL, NULL));
+  if (!from_inside) {
+    int64_t end = check_now_ms() + CHECK_LONG_MS;
+    while (atomic_load(&ub_stream_ran) < at && check_now_ms() < end) {
+    }
+    o.priority = ERRAND_PRIORITY_USER_BLOCKING;
+    CHECK_OK(errand_post(rt, ub_task, NULL, &o, NULL));
+    after = atomic_load(&ub_stream_ran);
+  }
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  if (from_inside)
+    CHECK_EQ_INT(atomic_load(&ub_at), at + 1);
+  else
+    CHECK(atomic_load(&ub_at) >= 0 && atomic_load(&ub_at) <= after + 1);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+TEST(user_blocking_post_is_next_for_a_worker_deep_in_a_stream) {
+  check_rng r;
+  int it, n = check_iters(60);
+  check_rng_init(&r, check_seed("user_blocking_post_is_next"));
+  for (it = 0; it < n && !check_failed(); it++) ub_mid_stream_once(&r, it & 1);
+}
+
 int main(int argc, char **argv) {
   pthread_mutex_init(&lg.mu, NULL);
   return check_run(argc, argv);

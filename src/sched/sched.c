@@ -219,15 +219,24 @@ static void inj_push(errand__sched *s, errand__node *n, unsigned level) {
     atomic_fetch_or(&s->inj_mask, 1u << level);
 }
 
+/* After the node is in place (see l0_arrivals); release: a worker that
+ * reads the new count then sees the node. */
+static void count_arrivals(errand__sched *s, unsigned level) {
+  if (level == 0)
+    atomic_fetch_add_explicit(&s->l0_arrivals, 1, memory_order_release);
+}
+
 void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
                           bool movable) {
   errand__worker *w = tl_worker;
   if (!movable && w && w->s == s && errand__deque_push(&w->dq[level], n)) {
+    count_arrivals(s, level);
     errand__sched_notify(s, 1);
     wake_urgent(s, level);
     return;
   }
   inj_push(s, n, level);
+  count_arrivals(s, level);
   errand__sched_notify(s, 1);
   wake_urgent(s, level);
 }
@@ -241,6 +250,7 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
   inj_splice_locked(s, level); /* the chain comes after earlier pushes */
   inj_append_locked(s, head, tail, level);
   pthread_mutex_unlock(&s->inj_mu);
+  count_arrivals(s, level);
   errand__sched_notify(s, count > (size_t)s->nslots ? s->nslots : (int)count);
   wake_urgent(s, level);
 }
@@ -393,6 +403,7 @@ size_t errand__sched_requeue(errand__sched *s,
   }
   pthread_mutex_unlock(&s->inj_mu);
   if (moved) {
+    count_arrivals(s, new_level);
     errand__sched_notify(s, 1);
     wake_urgent(s, new_level);
   }
@@ -493,6 +504,19 @@ static bool level_has_work(errand__worker *w, unsigned l) {
          (ld_rlx(&w->s->inj_mask) & (1u << l));
 }
 
+static bool level0_has_work(errand__sched *s) {
+  if (inj_nonempty(s, 0))
+    return true;
+  int na = ld_acq(&s->nactive);
+  for (int i = 0; i < na; i++) {
+    errand__worker *v = slot(s, i);
+    if (v &&
+        (!errand__deque_empty(&v->dq[0]) || !errand__deque_empty(&v->inbox[0])))
+      return true;
+  }
+  return false;
+}
+
 errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
   errand__sched *s = w->s;
   uint32_t burst = (uint32_t)s->cfg.aging_burst;
@@ -506,7 +530,18 @@ errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
     }
   }
   for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    uint64_t arrivals = 0;
+    if (l == 0) {
+      arrivals = ld_acq(&s->l0_arrivals);
+      if (arrivals == w->l0_empty_at)
+        continue;
+    }
     errand__node *n = take_level(w, l, lifo);
+    /* Empty by this probe and by a second look (a probe may lose a race
+     * for a node that is still there, or look at a batch while it moves):
+     * only a new arrival can put work at level 0 now. */
+    if (!n && l == 0 && !level0_has_work(s))
+      w->l0_empty_at = arrivals;
     if (n) {
       for (unsigned k = l + 1; k < ERRAND__LEVELS; k++)
         if (level_has_work(w, k))
@@ -530,19 +565,6 @@ void errand__sched_run_node(errand__worker *w, errand__node *n) {
 
 static bool comp_allowed(errand__worker *w) {
   return w->comp_index < 0 || w->comp_index < ld_acq(&w->s->nblocked);
-}
-
-static bool level0_has_work(errand__sched *s) {
-  if (inj_nonempty(s, 0))
-    return true;
-  int na = ld_acq(&s->nactive);
-  for (int i = 0; i < na; i++) {
-    errand__worker *v = slot(s, i);
-    if (v &&
-        (!errand__deque_empty(&v->dq[0]) || !errand__deque_empty(&v->inbox[0])))
-      return true;
-  }
-  return false;
 }
 
 /* The urgent worker: user-blocking tasks only, parked otherwise. */
@@ -651,6 +673,7 @@ static int start_worker(errand__sched *s, int slot_index, int comp_index) {
   w->index = slot_index;
   w->comp_index = comp_index;
   w->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(slot_index + 1);
+  w->l0_empty_at = UINT64_MAX;
   char name[24];
   if (comp_index == -2)
     snprintf(name, sizeof name, "errand-urgent");

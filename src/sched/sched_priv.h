@@ -51,6 +51,9 @@ struct errand__worker {
   bool in_idle;
   struct errand__worker *idle_next, *idle_prev;
   uint32_t skipped[ERRAND__LEVELS];
+  /* s->l0_arrivals when this worker last found level 0 empty everywhere
+   * (UINT64_MAX: never). */
+  uint64_t l0_empty_at;
   uint64_t rng;
   int blocking_depth;
   errand__stats_block stats;
@@ -95,6 +98,12 @@ struct errand__sched {
   errand__node *inj_head[ERRAND__LEVELS], *inj_tail[ERRAND__LEVELS];
   _Atomic uint32_t inj_mask;
   uint64_t inj_batches; /* under inj_mu */
+  /* Level-0 (user-blocking) nodes queued so far, each counted once it is
+   * in place.  A worker that found level 0 empty does not probe it again
+   * until this moves: otherwise every task would pay a look into every
+   * worker's queues for a level that is almost always empty.  Its own
+   * line: read before each task, written only by level-0 posts. */
+  _Alignas(64) _Atomic uint64_t l0_arrivals;
   _Alignas(64) _Atomic(errand__node *) inj_in[ERRAND__LEVELS];
   char inj_in_pad[64 - ERRAND__LEVELS * sizeof(void *)];
 
