@@ -995,8 +995,11 @@ TEST(cancel_interrupts_errand_wait_inside_a_task) {
     errand_runtime *rt = rt_new(2);
     REQUIRE(rt);
     gate_init(&g);
-    target = post_gate(rt, &g);
-    REQUIRE(target);
+    /* The target must be running on a worker of its own first: a waiter
+     * that got to it while it was still queued would run it inline (as
+     * errand_wait does for a queued task it needs), and then sit inside
+     * the gate where no cancellation can reach it. */
+    REQUIRE(hold_workers(rt, &g, 1, &target));
     w.g = &g;
     w.target = target;
     atomic_init(&w.started, 0);
