@@ -721,7 +721,10 @@ ERRAND_EXPORT int errand_procpool_size(errand_procpool *pool, int *out);
 
 /* A snapshot; counters are totals since the runtime was created.  Histogram
  * bucket i counts durations d (nanoseconds) with 2^i <= d < 2^(i+1) (bucket
- * 0 also holds d < 1). */
+ * 0 also holds d < 1).  A pool worker that goes straight from one task to
+ * the next reads the clock once between them, so the next task's run time
+ * includes the worker's pick of it (tens of nanoseconds) and its queue
+ * wait leaves that out. */
 typedef struct errand_stats {
   uint64_t queued[3]; /* waiting to run, per level (index = priority - 1) */
   uint64_t delayed;   /* waiting for their delay */
