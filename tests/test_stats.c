@@ -13,6 +13,16 @@ static uint64_t hist_total(const uint64_t *h) {
   return n;
 }
 
+/* A runtime that times every task, for tests that count histogram
+ * entries (by default one task in 8 is timed). */
+static errand_runtime *rt_timed(int workers) {
+  errand_runtime_options o;
+  memset(&o, 0, sizeof o);
+  o.workers = workers;
+  o.timing_sample = 1;
+  return rt_new_opts(&o);
+}
+
 static errand_stats stats_of(errand_runtime *rt) {
   errand_stats st;
   memset(&st, 0xab, sizeof st);
@@ -127,7 +137,7 @@ TEST(outcome_counters_and_histograms_are_exact_when_quiet) {
   errand_stats st;
   int i;
   const int ok = 13, bad = 5, selfcancel = 2, precancel = 4, timeout = 3;
-  errand_runtime *rt = rt_new(1);
+  errand_runtime *rt = rt_timed(1);
   REQUIRE(rt);
   gate_init(&g);
   REQUIRE(hold_workers(rt, &g, 1, hold)); /* 1 success when it ends */
@@ -171,7 +181,7 @@ TEST(run_time_histogram_sees_long_tasks) {
   errand_stats st;
   int i;
   uint64_t q;
-  errand_runtime *rt = rt_new(4);
+  errand_runtime *rt = rt_timed(4);
   REQUIRE(rt);
   for (i = 0; i < 4; i++)
     REQUIRE_OK(errand_post(rt, sleep_task, (void *)(intptr_t)30, NULL, &t[i]));
@@ -193,7 +203,7 @@ TEST(queue_wait_histogram_sees_a_long_wait) {
   errand_task *hold[1], *t = NULL;
   errand_stats st;
   int i;
-  errand_runtime *rt = rt_new(1);
+  errand_runtime *rt = rt_timed(1);
   REQUIRE(rt);
   gate_init(&g);
   REQUIRE(hold_workers(rt, &g, 1, hold));
@@ -224,7 +234,7 @@ TEST(idle_time_between_tasks_is_no_task_run_time) {
   errand_task *t = NULL;
   errand_stats st;
   int i;
-  errand_runtime *rt = rt_new(1);
+  errand_runtime *rt = rt_timed(1);
   REQUIRE(rt);
   for (i = 0; i < 4; i++) {
     REQUIRE_OK(errand_post(rt, noop_task, NULL, NULL, &t));
@@ -239,6 +249,138 @@ TEST(idle_time_between_tasks_is_no_task_run_time) {
    * counted into one would land at 2^25 or above. */
   for (i = 24; i < ERRAND_HIST_BUCKETS; i++) CHECK_EQ_INT(st.run_time_ns[i], 0);
   CHECK_OK(errand_runtime_destroy(rt));
+}
+
+/* By default one task in 8 is timed, counted per posting thread: any 8k
+ * posts in a row from one thread hold exactly k timed ones, whatever that
+ * thread posted before.  Every other counter still counts every task. */
+typedef struct poster {
+  errand_runtime *rt;
+  int n;
+} poster;
+
+static void *post_n(void *arg) {
+  poster *p = (poster *)arg;
+  int i;
+  for (i = 0; i < p->n; i++) CHECK_OK(errand_post(p->rt, noop_task, NULL, NULL, NULL));
+  return NULL;
+}
+
+TEST(default_timing_times_one_task_in_8_per_posting_thread) {
+  pthread_t th;
+  poster other;
+  errand_stats st;
+  int i, rounds = check_iters(20);
+  errand_runtime *rt = rt_new(2);
+  REQUIRE(rt);
+  other.rt = rt;
+  other.n = 400;
+  for (i = 0; i < rounds; i++) {
+    poster mine;
+    mine.rt = rt;
+    mine.n = 800;
+    REQUIRE(thread_start(&th, post_n, &other));
+    post_n(&mine);
+    pthread_join(th, NULL);
+  }
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  st = stats_of(rt);
+  CHECK_EQ_INT(st.posted, rounds * 1200);
+  CHECK_EQ_INT(st.succeeded, rounds * 1200);
+  CHECK_EQ_INT(st.running, 0);
+  CHECK_EQ_INT(hist_total(st.queue_wait_ns), rounds * 150);
+  CHECK_EQ_INT(hist_total(st.run_time_ns), rounds * 150);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+TEST(timing_sample_none_leaves_the_histograms_empty_and_counts_running) {
+  gate g;
+  errand_task *hold[2];
+  errand_runtime_options o;
+  errand_stats st;
+  int i;
+  errand_runtime *rt;
+  memset(&o, 0, sizeof o);
+  o.workers = 2;
+  o.timing_sample = -1;
+  rt = rt_new_opts(&o);
+  REQUIRE(rt);
+  gate_init(&g);
+  REQUIRE(hold_workers(rt, &g, 2, hold));
+  for (i = 0; i < 50; i++) CHECK_OK(errand_post(rt, noop_task, NULL, NULL, NULL));
+  st = stats_of(rt);
+  CHECK_EQ_INT(st.running, 2);
+  CHECK_EQ_INT(st.queued[ERRAND_PRIORITY_USER_VISIBLE - 1], 50);
+  gate_open(&g);
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  st = stats_of(rt);
+  CHECK_EQ_INT(st.running, 0);
+  CHECK_EQ_INT(st.succeeded, 52);
+  CHECK_EQ_INT(hist_total(st.queue_wait_ns), 0);
+  CHECK_EQ_INT(hist_total(st.run_time_ns), 0);
+  for (i = 0; i < 2; i++) CHECK_OK(errand_task_release(hold[i]));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+TEST(timing_sample_out_of_range_is_rejected) {
+  errand_runtime_options o;
+  errand_runtime *rt = NULL;
+  memset(&o, 0, sizeof o);
+  o.workers = 1;
+  o.timing_sample = -2;
+  CHECK_EQ_INT(errand_runtime_create(&o, &rt), ERRAND_E_INVALID);
+  CHECK(strstr(errand_last_error(), "timing_sample") != NULL);
+  o.timing_sample = 65537;
+  CHECK_EQ_INT(errand_runtime_create(&o, &rt), ERRAND_E_INVALID);
+  CHECK(rt == NULL);
+  o.timing_sample = 65536;
+  rt = rt_new_opts(&o);
+  REQUIRE(rt);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+/* A worker runs a timed task, an untimed one that takes 40 ms, then a
+ * timed one, straight through: the stamp that ended the first may not
+ * start the third, or the untimed task's 40 ms would count as its run.
+ * Posted from a thread of its own, whose first post is timed; one in 2
+ * is timed, so the order is H (timed), X, A (timed), S, C (timed). */
+typedef struct sandwich {
+  errand_runtime *rt;
+} sandwich;
+
+static void *post_sandwich(void *arg) {
+  sandwich *sw = (sandwich *)arg;
+  CHECK_OK(errand_post(sw->rt, sleep_task, (void *)(intptr_t)5, NULL, NULL));
+  CHECK_OK(errand_post(sw->rt, noop_task, NULL, NULL, NULL));
+  CHECK_OK(errand_post(sw->rt, noop_task, NULL, NULL, NULL));
+  CHECK_OK(errand_post(sw->rt, sleep_task, (void *)(intptr_t)40, NULL, NULL));
+  CHECK_OK(errand_post(sw->rt, noop_task, NULL, NULL, NULL));
+  return NULL;
+}
+
+TEST(an_untimed_task_between_two_timed_ones_is_not_in_their_run_time) {
+  pthread_t th;
+  sandwich sw;
+  errand_runtime_options o;
+  errand_stats st;
+  int i;
+  uint64_t big = 0;
+  memset(&o, 0, sizeof o);
+  o.workers = 1;
+  o.max_compensating = -1; /* one thread runs all five */
+  o.timing_sample = 2;
+  sw.rt = rt_new_opts(&o);
+  REQUIRE(sw.rt);
+  REQUIRE(thread_start(&th, post_sandwich, &sw));
+  pthread_join(th, NULL);
+  CHECK_OK(errand_runtime_shutdown(sw.rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  st = stats_of(sw.rt);
+  CHECK_EQ_INT(st.succeeded, 5);
+  CHECK_EQ_INT(hist_total(st.run_time_ns), 3);
+  /* H sleeps 5 ms, A and C are empty: none reaches 2^25 ns (~33.5 ms). */
+  for (i = 25; i < ERRAND_HIST_BUCKETS; i++) big += st.run_time_ns[i];
+  CHECK_EQ_INT(big, 0);
+  CHECK_OK(errand_runtime_destroy(sw.rt));
 }
 
 TEST(hist_quantile_gives_the_upper_edge_of_the_bucket) {

@@ -889,8 +889,11 @@ static void add_block(errand_stats *o, errand__stats_block *b, uint64_t *enq,
   o->succeeded += ld_acq(&b->succeeded);
   o->faulted += ld_acq(&b->faulted);
   o->canceled += ld_acq(&b->canceled);
-  /* Every start lands in one wait bucket and every end in one run bucket,
-   * so the buckets' sums are the start and end counts. */
+  /* Every start lands in one wait bucket or in untimed_started, and every
+   * end in one run bucket or in untimed_ended: together they count the
+   * starts and ends. */
+  *st += ld_rlx(&b->untimed_started);
+  *en += ld_rlx(&b->untimed_ended);
   for (unsigned i = 0; i < ERRAND_HIST_BUCKETS; i++) {
     uint64_t wv = ld_rlx(&b->wait_hist[i]), rv = ld_rlx(&b->run_hist[i]);
     o->queue_wait_ns[i] += wv;

@@ -53,6 +53,9 @@ typedef struct errand__stats_block {
   _Atomic uint64_t delayed_in, delayed_out;
   _Atomic uint64_t ded_started, ded_ended;
   _Atomic uint64_t succeeded, faulted, canceled;
+  /* Starts and ends of tasks not timed: a timed one lands in a histogram
+   * bucket instead. */
+  _Atomic uint64_t untimed_started, untimed_ended;
   _Atomic uint64_t wait_hist[ERRAND_HIST_BUCKETS];
   _Atomic uint64_t run_hist[ERRAND_HIST_BUCKETS];
 } errand__stats_block;

@@ -141,6 +141,20 @@ static void unbuild(errand__task *t) {
   errand__table_free(&errand__task_table, t);
 }
 
+/* Posts left before this thread's next timed one (see timing_sample):
+ * a countdown, so the choice costs no division and no shared write. */
+static ERRAND__HOT_TLS int timing_left;
+
+/* Whether the task being posted is one the histograms time. */
+static bool timed_post(const errand__rt *rt) {
+  if (rt->timing_every <= 1)
+    return rt->timing_every == 1;
+  if (--timing_left > 0)
+    return false;
+  timing_left = rt->timing_every;
+  return true;
+}
+
 static int timers_needed(const errand_post_options *o) {
   return (o->delay_ms ? 1 : 0) + (o->queue_timeout_ms ? 1 : 0);
 }
@@ -156,7 +170,8 @@ static void schedule(errand__rt *rt, errand__task *t,
   bool owned;
   errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   errand__stat_add(b, owned, &b->posted, 1);
-  t->t_ready = errand__stamp();
+  if (timed_post(rt))
+    t->t_ready = errand__stamp();
   if (t->aux && t->aux->signal && !errand__task_hooks.bind(t)) {
     int nt = timers_needed(o);
     if (nt)
@@ -350,7 +365,8 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
       bool owned;
       errand__stats_block *b = errand__stats_self(rt->sched, &owned);
       errand__stat_add(b, owned, &b->posted, 1);
-      t->t_ready = errand__stamp();
+      if (timed_post(rt))
+        t->t_ready = errand__stamp();
       if (o->queue_timeout_ms)
         errand__timer_add(
             rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,

@@ -122,10 +122,17 @@ int errand_runtime_create(const errand_runtime_options *opts,
   if (o->spin_us < -1 || o->spin_us > 1000000)
     return errand__err(ERRAND_E_INVALID, "spin_us %d out of range -1..1000000",
                        o->spin_us);
+  if (o->timing_sample < -1 || o->timing_sample > 65536)
+    return errand__err(ERRAND_E_INVALID,
+                       "timing_sample %d out of range -1..65536",
+                       o->timing_sample);
   errand__rt *rt = errand__table_alloc(&errand__runtime_table, 1);
   if (!rt)
     return errand__err(ERRAND_E_NOMEM, "no memory for a runtime");
   pthread_mutex_init(&rt->cleanup_mu, NULL);
+  rt->timing_every = o->timing_sample == 0  ? 8
+                     : o->timing_sample < 0 ? 0
+                                            : o->timing_sample;
   int workers = o->workers ? o->workers : errand__cpu_count();
   errand__sched_config cfg = {
       .workers = workers,

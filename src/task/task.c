@@ -354,16 +354,23 @@ void errand__task_cancel(errand__task *t, int code, const char *reason) {
 
 /* ---- running ---- */
 
-static void stat_run(errand__task *t, bool start, uint64_t ns) {
+/* Counts a start (ns: its queue wait) or an end (ns: its run time); a task
+ * that is not timed is counted outside the histograms. */
+static void stat_run(errand__task *t, bool start, bool timed, uint64_t ns) {
   bool owned;
   errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
   bool ded = ld_rlx(&t->state) & ST_DEDICATED;
   if (start) {
     if (ded)
       errand__stat_add(b, owned, &b->ded_started, 1);
-    errand__stat_add(b, owned, &b->wait_hist[errand__hist_bucket(ns)], 1);
+    errand__stat_add(b, owned,
+                     timed ? &b->wait_hist[errand__hist_bucket(ns)]
+                           : &b->untimed_started,
+                     1);
   } else {
-    errand__stat_add(b, owned, &b->run_hist[errand__hist_bucket(ns)], 1);
+    errand__stat_add(
+        b, owned,
+        timed ? &b->run_hist[errand__hist_bucket(ns)] : &b->untimed_ended, 1);
     if (ded)
       errand__stat_add(b, owned, &b->ded_ended, 1);
   }
@@ -432,14 +439,21 @@ void errand__task_run_node(void *ctx, errand__node *n) {
   }
   stat_unwait(t, s);
   errand__task *prev = tl_current;
-  /* A pool worker going straight from one task to this one starts the
-   * clock where the last one stopped it (see errand__stamp_keep): the pick
-   * in between counts as this task's run, not its wait.  Not when this
-   * task became ready after that stamp: its wait would come out negative. */
-  uint64_t t0 = prev ? 0 : errand__stamp_resume();
-  if (!t0 || t0 < t->t_ready)
-    t0 = errand__stamp();
-  stat_run(t, true, errand__stamp_ns(t0 - t->t_ready));
+  /* A pool worker going straight from one timed task to this one starts
+   * the clock where the last one stopped it (see errand__stamp_keep): the
+   * pick in between counts as this task's run, not its wait.  Not when
+   * this task became ready after that stamp: its wait would come out
+   * negative.  Taken (and so forgotten) whether this task is timed or not:
+   * a stamp kept from before an untimed task would add that task's run to
+   * the next one's. */
+  uint64_t kept = prev ? 0 : errand__stamp_resume();
+  uint64_t t0 = 0;
+  if (t->t_ready) {
+    t0 = kept && kept >= t->t_ready ? kept : errand__stamp();
+    stat_run(t, true, true, errand__stamp_ns(t0 - t->t_ready));
+  } else {
+    stat_run(t, true, false, 0);
+  }
   errand__aux *aux = t->aux;
   if (aux) {
     cancel_timer(t, &aux->queue_timer);
@@ -465,10 +479,14 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     aux->arg_free(t->arg);
   if (aux)
     cancel_timer(t, &aux->run_timer);
-  uint64_t t1 = errand__stamp();
-  stat_run(t, false, errand__stamp_ns(t1 - t0));
-  if (!prev && errand__sched_is_worker(rt->sched))
-    errand__stamp_keep(t1);
+  if (t0) {
+    uint64_t t1 = errand__stamp();
+    stat_run(t, false, true, errand__stamp_ns(t1 - t0));
+    if (!prev && errand__sched_is_worker(rt->sched))
+      errand__stamp_keep(t1);
+  } else {
+    stat_run(t, false, false, 0);
+  }
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)
     errand__task_unref(t); /* RUN */
@@ -493,7 +511,7 @@ void errand__task_restart_run_timer(errand__task *t) {
 }
 
 void errand__task_defer(errand__task *t) {
-  t->aux->t_start = errand__stamp();
+  t->aux->t_start = t->t_ready ? errand__stamp() : 0;
   atomic_fetch_or(&t->state, ST_DEFERRED);
   tl_deferred = t;
 }
@@ -503,7 +521,9 @@ void errand__task_finish(errand__task *t, int rc, const char *error) {
   if (rc != 0 && error)
     errand__task_set_error(t, rc, error);
   cancel_timer(t, &t->aux->run_timer);
-  stat_run(t, false, errand__stamp_ns(errand__stamp() - t->aux->t_start));
+  uint64_t t_start = t->aux->t_start;
+  stat_run(t, false, t_start != 0,
+           t_start ? errand__stamp_ns(errand__stamp() - t_start) : 0);
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)
     errand__task_unref(t); /* RUN */
@@ -545,7 +565,8 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
     bool ded = (s & ST_DEDICATED) && !t->aux->loop;
     /* Before it is marked queued: from then on another worker may inline
      * it and read this. */
-    t->t_ready = errand__stamp();
+    if (t->t_ready)
+      t->t_ready = errand__stamp();
     /* Leaving the delay: count it as queued unless cancelled meanwhile. */
     if (ded ? !clear_delayed(t) : !errand__task_mark_queued(t, true)) {
       errand__task_unref(t); /* RUN: it was cancelled while delayed */

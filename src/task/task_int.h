@@ -101,8 +101,9 @@ struct errand__task {
   errand__rt *rt;
   struct errand__task *parent;
   uint64_t id;
-  uint64_t t_ready; /* errand__stamp when it became ready, for the wait
-                       histogram */
+  /* errand__stamp when it became ready, for the wait histogram; 0 for a
+   * task the histograms do not time (see errand__timed_post). */
+  uint64_t t_ready;
   errand__listener *listeners; /* under the task's stripe lock */
   errand__aux *aux;
 };
@@ -114,6 +115,7 @@ enum { RT_RUNNING = 0, RT_DRAINING = 1, RT_CANCELING = 2 };
 struct errand__rt {
   errand__slot slot;
   errand__sched *sched;
+  int timing_every; /* time one task in this many; 0 = none */
   /* On a line of its own: every post writes it, and the fields around it
    * are read by every post. */
   _Alignas(64) _Atomic uint64_t next_id;
