@@ -81,9 +81,11 @@ static uint64_t next_id(errand__rt *rt) {
   return id_next++;
 }
 
+/* id: the task's id, or 0 to take the next one. */
 static int build(errand__rt *rt, errand_fn fn, void *arg,
                  const errand_post_options *o, const errand__post_target *tg,
-                 errand__task *parent, bool want_handle, errand__task **out) {
+                 errand__task *parent, bool want_handle, uint64_t id,
+                 errand__task **out) {
   /* LIFE + RUN + the caller's handle + the queue timer's */
   uint32_t refs =
       2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
@@ -118,7 +120,7 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
   t->arg = arg;
   t->rt = rt;
   t->parent = parent;
-  t->id = next_id(rt);
+  t->id = id ? id : next_id(rt);
   st_rlx(&t->pending, 1);
   uint32_t s = ERRAND_STATUS_WAITING_TO_RUN | (level << ST_LEVEL_SHIFT) |
                (level << ST_BASE_SHIFT) | (o->priority ? ST_FIXED : 0) |
@@ -277,7 +279,7 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
     return rc;
   }
   errand__task *t = NULL;
-  if ((rc = build(rt, fn, arg, o, tg, parent, out != NULL, &t))) {
+  if ((rc = build(rt, fn, arg, o, tg, parent, out != NULL, 0, &t))) {
     detach(parent);
     if (nt)
       errand__timer_unreserve(rt->sched, (size_t)nt);
@@ -295,7 +297,7 @@ errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
                                        void *arg) {
   static const errand_post_options defaults;
   errand__task *t = NULL;
-  if (build(rt, fn, arg, &defaults, NULL, NULL, false, &t))
+  if (build(rt, fn, arg, &defaults, NULL, NULL, false, 0, &t))
     return NULL;
   atomic_fetch_or(&t->state, ST_INTERNAL);
   return t;
@@ -320,6 +322,13 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
   errand__task *parent = NULL;
   size_t built = 0, attached = 0;
   errand__task *head = NULL, *tail = NULL;
+  /* From outside the pool, one step of the shared id counter for the whole
+   * batch instead of one per task (its ids are consecutive; a failed batch
+   * leaves a gap, as a failed post does).  Workers take ids in blocks
+   * anyway. */
+  uint64_t id0 = errand__sched_is_worker(rt->sched)
+                     ? 0
+                     : atomic_fetch_add(&rt->next_id, (uint64_t)n) + 1;
   for (; built < n; built++) {
     errand__task *p;
     if ((rc = get_parent(rt, o, &p)))
@@ -327,7 +336,8 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
     attached += p ? 1 : 0;
     parent = p;
     errand__task *t = NULL;
-    if ((rc = build(rt, fn, args[built], o, NULL, parent, out != NULL, &t))) {
+    if ((rc = build(rt, fn, args[built], o, NULL, parent, out != NULL,
+                    id0 ? id0 + built : 0, &t))) {
       detach(p);
       attached -= p ? 1 : 0;
       break;
@@ -355,6 +365,14 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
   uint64_t now = errand__now_ns();
   bool chain = !o->delay_ms && o->mode == ERRAND_MODE_POOL &&
                !errand__sched_worker_self(rt->sched);
+  unsigned level = o->priority ? (unsigned)o->priority - 1u : 1u;
+  bool owned;
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+  /* A chain is counted once, as posted before any of it can run (a drain
+   * compares ends with posts) and as queued before it is queued. */
+  uint64_t unseen = 0; /* tasks nothing else can see yet (no aux) */
+  if (chain)
+    errand__stat_add(b, owned, &b->posted, n);
   size_t i = 0;
   for (errand__task *t = head; t; i++) {
     errand__task *next =
@@ -362,23 +380,26 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
     if (out)
       out[i] = errand__task_handle(t);
     if (chain) {
-      bool owned;
-      errand__stats_block *b = errand__stats_self(rt->sched, &owned);
-      errand__stat_add(b, owned, &b->posted, 1);
       if (timed_post(rt))
         t->t_ready = errand__stamp();
       if (o->queue_timeout_ms)
         errand__timer_add(
             rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
             errand__task_timer_fired, t, TIMER_QUEUE, &t->aux->queue_timer);
-      errand__task_mark_queued(t, false);
+      if (t->aux) {
+        errand__task_mark_queued(t, false); /* its timer may have fired */
+      } else {
+        st_rlx(&t->state, ld_rlx(&t->state) | ST_QUEUED);
+        unseen++;
+      }
     } else {
       schedule(rt, t, o, now, false);
     }
     t = next;
   }
   if (chain) {
-    unsigned level = o->priority ? (unsigned)o->priority - 1u : 1u;
+    if (unseen)
+      errand__stat_add(b, owned, &b->enqueued[level], unseen);
     errand__sched_submit_chain(rt->sched, &head->node, &tail->node, n, level);
   }
   return 0;

@@ -102,7 +102,7 @@ struct errand__task {
   struct errand__task *parent;
   uint64_t id;
   /* errand__stamp when it became ready, for the wait histogram; 0 for a
-   * task the histograms do not time (see errand__timed_post). */
+   * task the histograms do not time (see timed_post in post.c). */
   uint64_t t_ready;
   errand__listener *listeners; /* under the task's stripe lock */
   errand__aux *aux;
