@@ -355,6 +355,47 @@ TEST(post_batch_posts_n_tasks_with_their_args) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
+/* A batch posted from outside the pool is numbered and counted as one:
+ * consecutive ids, and the posted and queued counters exact while it waits
+ * behind a held worker, with and without per-task options (a queue
+ * timeout gives each task a timer that may fire at once). */
+TEST(post_batch_from_outside_has_consecutive_ids_and_exact_counts) {
+  enum { N = 100 };
+  static void *args[N];
+  errand_task *out[N], *timed[N], *hold[1];
+  errand_post_options o = post_opts();
+  errand_stats st;
+  gate g;
+  int i;
+  errand_runtime *rt = rt_new(1);
+  REQUIRE(rt);
+  gate_init(&g);
+  REQUIRE(hold_workers(rt, &g, 1, hold));
+  REQUIRE_OK(errand_post_batch(rt, noop_task, args, N, NULL, out));
+  for (i = 1; i < N; i++) CHECK_EQ_INT(id_of(out[i]), id_of(out[i - 1]) + 1);
+  o.queue_timeout_ms = 60000;
+  REQUIRE_OK(errand_post_batch(rt, noop_task, args, N, &o, timed));
+  CHECK(id_of(timed[0]) > id_of(out[N - 1]));
+  CHECK_OK(errand_runtime_stats(rt, &st));
+  CHECK_EQ_INT(st.posted, 1 + 2 * N);
+  CHECK_EQ_INT(st.queued[ERRAND_PRIORITY_USER_VISIBLE - 1], 2 * N);
+  CHECK_EQ_INT(status_of(out[N - 1]), ERRAND_STATUS_WAITING_TO_RUN);
+  gate_open(&g);
+  CHECK_OK(errand_wait_all(out, N, -1));
+  CHECK_OK(errand_wait_all(timed, N, -1));
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  CHECK_OK(errand_runtime_stats(rt, &st));
+  CHECK_EQ_INT(st.queued[ERRAND_PRIORITY_USER_VISIBLE - 1], 0);
+  CHECK_EQ_INT(st.succeeded, 1 + 2 * N);
+  CHECK_EQ_INT(st.running, 0);
+  for (i = 0; i < N; i++) {
+    CHECK_OK(errand_task_release(out[i]));
+    CHECK_OK(errand_task_release(timed[i]));
+  }
+  CHECK_OK(errand_task_release(hold[0]));
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
 /* Handles held by the hundred thousand, posted from two threads at once:
  * the task table grows by several segments at a time (in huge pages where
  * the kernel has them), and every handle must still name its own task,
@@ -414,11 +455,14 @@ TEST(every_handle_names_its_task_with_many_thousands_alive) {
   }
   CHECK_EQ_INT(wrong, 0);
   for (size_t i = 0; i < 2 * PER; i++) CHECK_OK(errand_task_release(h[i]));
-  /* Released handles stay recognisably released. */
+  /* Released handles stay recognisably released once errand has let go
+   * of their tasks too: a worker drops its own reference just after the
+   * task turns final (and wakes its waiters), so only after destroy, which
+   * joins the workers, is that sure. */
+  CHECK_OK(errand_runtime_destroy(rt));
   void *v = NULL;
   CHECK_EQ_INT(errand_task_result(h[0], &v), ERRAND_E_RELEASED);
   CHECK_EQ_INT(errand_task_result(h[2 * PER - 1], &v), ERRAND_E_RELEASED);
-  CHECK_OK(errand_runtime_destroy(rt));
   free(h);
 }
 
