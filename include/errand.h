@@ -177,9 +177,9 @@ typedef struct errand_runtime_options {
   /* The queue-wait and run-time histograms of errand_runtime_stats time a
    * sample of the tasks: one in this many, counted per posting thread.
    * Timing a task takes three reads of the clock, a third of the cost of
-   * an empty fork-join task on a machine where a read costs 10 ns, and a
-   * sample gives the same quantiles.  0 = 8, 1 = every task, -1 = none,
-   * else 1..65536. */
+   * an empty fork-join task on a machine where a read costs 10 ns; a
+   * sample estimates the same quantiles (closer the more tasks ran).
+   * 0 = 8, 1 = every task, -1 = none, else 1..65536. */
   int timing_sample;
   int reserved_int[2];
   uint64_t reserved[8];
