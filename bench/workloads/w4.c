@@ -48,6 +48,14 @@ typedef struct w4_ctx {
 
 enum { W4_FLOOR_WAKE = 1 };
 
+/* Sorts the n post → start latencies (µs) and reports p50, p99 and max. */
+static void emit_latencies(double *lat, size_t n) {
+  bench_sort(lat, n);
+  bench_emit("ub_p50_us", bench_quantile_sorted(lat, n, 0.50));
+  bench_emit("ub_p99_us", bench_quantile_sorted(lat, n, 0.99));
+  bench_emit("ub_max_us", lat[n - 1]);
+}
+
 typedef struct wake_floor {
   _Atomic uint32_t word; /* 1: a wake is pending */
   _Atomic int stop;
@@ -119,10 +127,7 @@ static void w4_floor(const w4_ctx *ctx) {
       bench_fail("the floor's sleeper never ran for tick %ld", i);
     lat[i] = (double)(f.woke[i] - posted[i]) / 1e3;
   }
-  bench_sort(lat, (size_t)ctx->nub);
-  bench_emit("ub_p50_us", bench_quantile_sorted(lat, (size_t)ctx->nub, 0.50));
-  bench_emit("ub_p99_us", bench_quantile_sorted(lat, (size_t)ctx->nub, 0.99));
-  bench_emit("ub_max_us", lat[ctx->nub - 1]);
+  emit_latencies(lat, (size_t)ctx->nub);
   free(lat);
   free(f.woke);
   free(posted);
@@ -201,10 +206,7 @@ static void w4_child(const bench_grid *g, int conf, int row, void *ctx_) {
       bench_fail("user-blocking task %ld never ran", i);
     lat[i] = (double)(ub[i].t_start - ub[i].t_post) / 1e3;
   }
-  bench_sort(lat, (size_t)ctx->nub);
-  bench_emit("ub_p50_us", bench_quantile_sorted(lat, (size_t)ctx->nub, 0.50));
-  bench_emit("ub_p99_us", bench_quantile_sorted(lat, (size_t)ctx->nub, 0.99));
-  bench_emit("ub_max_us", lat[ctx->nub - 1]);
+  emit_latencies(lat, (size_t)ctx->nub);
   bench_emit("total_ms", (double)(t2 - t0) / 1e6);
   bench_emit("bg_done_ms", (double)(bg_last - t0) / 1e6);
   p->destroy(pool);
