@@ -344,23 +344,19 @@ TEST(timing_sample_out_of_range_is_rejected) {
  * start the third, or the untimed task's 40 ms would count as its run.
  * Posted from a thread of its own, whose first post is timed; one in 2
  * is timed, so the order is H (timed), X, A (timed), S, C (timed). */
-typedef struct sandwich {
-  errand_runtime *rt;
-} sandwich;
-
 static void *post_sandwich(void *arg) {
-  sandwich *sw = (sandwich *)arg;
-  CHECK_OK(errand_post(sw->rt, sleep_task, (void *)(intptr_t)5, NULL, NULL));
-  CHECK_OK(errand_post(sw->rt, noop_task, NULL, NULL, NULL));
-  CHECK_OK(errand_post(sw->rt, noop_task, NULL, NULL, NULL));
-  CHECK_OK(errand_post(sw->rt, sleep_task, (void *)(intptr_t)40, NULL, NULL));
-  CHECK_OK(errand_post(sw->rt, noop_task, NULL, NULL, NULL));
+  errand_runtime *rt = (errand_runtime *)arg;
+  CHECK_OK(errand_post(rt, sleep_task, (void *)(intptr_t)5, NULL, NULL));
+  CHECK_OK(errand_post(rt, noop_task, NULL, NULL, NULL));
+  CHECK_OK(errand_post(rt, noop_task, NULL, NULL, NULL));
+  CHECK_OK(errand_post(rt, sleep_task, (void *)(intptr_t)40, NULL, NULL));
+  CHECK_OK(errand_post(rt, noop_task, NULL, NULL, NULL));
   return NULL;
 }
 
 TEST(an_untimed_task_between_two_timed_ones_is_not_in_their_run_time) {
   pthread_t th;
-  sandwich sw;
+  errand_runtime *rt;
   errand_runtime_options o;
   errand_stats st;
   int i;
@@ -369,18 +365,18 @@ TEST(an_untimed_task_between_two_timed_ones_is_not_in_their_run_time) {
   o.workers = 1;
   o.max_compensating = -1; /* one thread runs all five */
   o.timing_sample = 2;
-  sw.rt = rt_new_opts(&o);
-  REQUIRE(sw.rt);
-  REQUIRE(thread_start(&th, post_sandwich, &sw));
+  rt = rt_new_opts(&o);
+  REQUIRE(rt);
+  REQUIRE(thread_start(&th, post_sandwich, rt));
   pthread_join(th, NULL);
-  CHECK_OK(errand_runtime_shutdown(sw.rt, ERRAND_SHUTDOWN_DRAIN, -1));
-  st = stats_of(sw.rt);
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  st = stats_of(rt);
   CHECK_EQ_INT(st.succeeded, 5);
   CHECK_EQ_INT(hist_total(st.run_time_ns), 3);
   /* H sleeps 5 ms, A and C are empty: none reaches 2^25 ns (~33.5 ms). */
   for (i = 25; i < ERRAND_HIST_BUCKETS; i++) big += st.run_time_ns[i];
   CHECK_EQ_INT(big, 0);
-  CHECK_OK(errand_runtime_destroy(sw.rt));
+  CHECK_OK(errand_runtime_destroy(rt));
 }
 
 TEST(hist_quantile_gives_the_upper_edge_of_the_bucket) {
