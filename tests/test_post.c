@@ -825,6 +825,115 @@ static int fail_task(errand_task *self, void *arg) {
   return errand_task_fail(self, 42, "bad input %d (%s)", x, "seven");
 }
 
+/* A task's rarely used fields (name, result, error, parent, listeners) live
+ * apart from the record every task uses, and a record is reused as soon as
+ * it is freed.  Here every record a plain task gets was, just before, a
+ * task that used all of them: the plain task must show none of it. */
+enum { DIRTY_N = 24 };
+
+static int dirty_task(errand_task *self, void *arg) {
+  int kind = (int)(intptr_t)arg % 3;
+  if (kind == 1) return errand_task_fail(self, 42, "dirty %d", kind);
+  if (kind == 2) return ERRAND_E_CANCELED; /* ends CANCELED, with an error */
+  return result_task(self, NULL);
+}
+
+static void check_clean(errand_task *t, int i) {
+  const char *name = NULL, *m = NULL;
+  void *v = (void *)1;
+  int code = -1;
+  errand_status st = ERRAND_STATUS_CREATED;
+  CHECK_OK(errand_task_status(t, &st));
+  if (!CHECK_EQ_INT(st, ERRAND_STATUS_RAN_TO_COMPLETION)) return;
+  CHECK_OK(errand_task_name(t, &name));
+  if (name && *name) CHECK_FAILF("plain task %d is named '%s'", i, name);
+  CHECK_OK(errand_task_result(t, &v));
+  if (v) CHECK_FAILF("plain task %d has a result", i);
+  CHECK_OK(errand_task_error(t, &code, &m));
+  CHECK_EQ_INT(code, 0);
+  CHECK_EQ_STR(m, "");
+  CHECK_EQ_INT(errand_task_is_canceled(t), 0);
+}
+
+/* Runs on the runtime's only worker, so that the dirty tasks run inline in
+ * its waits and every record is freed, and taken again, on this thread. */
+static int reuse_driver(errand_task *self, void *arg) {
+  errand_runtime *rt = arg;
+  errand_task *t[DIRTY_N];
+  char name[16];
+  int i;
+  atomic_store(&freed_values, 0);
+  for (i = 0; i < DIRTY_N; i++) {
+    errand_post_options o = {0};
+    /* Every other one with options: a task without any may still write
+     * a result or an error. */
+    if (i % 2) {
+      snprintf(name, sizeof name, "dirty-%d", i);
+      o.name = name;
+      o.parent = self;
+    }
+    if (!CHECK_OK(errand_post(rt, dirty_task, (void *)(intptr_t)i, &o, &t[i])))
+      return ERRAND_E_FAILED;
+  }
+  /* errand_wait_all enlists a listener on every task it waits for. */
+  CHECK_OK(errand_wait_all(t, DIRTY_N, CHECK_LONG_MS));
+  /* Most records are free now; one whose queue node is still in a deque
+   * (run here out of turn) is freed when this worker next pops it. */
+  for (i = 0; i < DIRTY_N; i++) CHECK_OK(errand_task_release(t[i]));
+
+  for (i = 0; i < DIRTY_N; i++)
+    if (!CHECK_OK(errand_post(rt, noop_task, NULL, NULL, &t[i])))
+      return ERRAND_E_FAILED;
+  CHECK_OK(errand_wait_all(t, DIRTY_N, CHECK_LONG_MS));
+  for (i = 0; i < DIRTY_N; i++) {
+    check_clean(t[i], i);
+    CHECK_OK(errand_task_release(t[i]));
+  }
+  /* A record that held an error: cancelled before it starts, a plain task
+   * says only "canceled". */
+  for (i = 0; i < DIRTY_N; i++) {
+    errand_post_options o = {0};
+    o.name = "again";
+    CHECK_OK(errand_post(rt, fail_task, NULL, &o, &t[i]));
+  }
+  CHECK_OK(errand_wait_all(t, DIRTY_N, CHECK_LONG_MS));
+  for (i = 0; i < DIRTY_N; i++) CHECK_OK(errand_task_release(t[i]));
+  for (i = 0; i < DIRTY_N; i++) {
+    errand_task *c = NULL;
+    const char *m = NULL;
+    int code = -1;
+    if (!CHECK_OK(errand_post(rt, noop_task, NULL, NULL, &c))) break;
+    CHECK_OK(errand_task_cancel(c)); /* queued: this worker is busy here */
+    CHECK_OK(errand_task_error(c, &code, &m));
+    CHECK_EQ_INT(code, ERRAND_E_CANCELED);
+    CHECK_EQ_STR(m, "canceled");
+    CHECK_OK(errand_task_release(c));
+  }
+  return 0;
+}
+
+TEST(a_reused_task_record_shows_nothing_of_the_task_before_it) {
+  int rounds = check_iters(20), r;
+  for (r = 0; r < rounds && !check_failed(); r++) {
+    errand_task *d = NULL;
+    errand_runtime_options ro = {0};
+    errand_runtime *rt;
+    ro.workers = 1;
+    ro.max_compensating = -1; /* no other thread runs (and frees) them */
+    rt = rt_new_opts(&ro);
+    REQUIRE(rt);
+    REQUIRE_OK(errand_post(rt, reuse_driver, rt, NULL, &d));
+    CHECK_OK(errand_wait(d, CHECK_LONG_MS));
+    /* Its attached children: some of them failed (one faults it). */
+    errand_status st = ERRAND_STATUS_CREATED;
+    CHECK_OK(errand_task_status(d, &st));
+    CHECK_EQ_INT(st, ERRAND_STATUS_FAULTED);
+    CHECK_OK(errand_task_release(d));
+    CHECK_OK(errand_runtime_destroy(rt));
+    CHECK_EQ_INT(atomic_load(&freed_values), DIRTY_N / 3);
+  }
+}
+
 TEST(task_fails_with_code_and_formatted_message) {
   int mode;
   for (mode = 0; mode < 2; mode++) {

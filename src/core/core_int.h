@@ -78,6 +78,9 @@ errand__error *errand__error_newv(int code, const char *fmt, va_list ap);
 typedef struct errand__slot {
   _Atomic uint64_t refgen;
   uint32_t index;
+  /* The owning layer's, never touched by the table (it would be padding
+   * otherwise): a task's state word. */
+  _Atomic uint32_t word;
 } errand__slot;
 
 /* The table itself is here (not in table.c) so that decoding a handle, done
@@ -91,6 +94,15 @@ typedef struct errand__slot {
 
 typedef struct errand__table {
   size_t elem_size;
+  /* A table may give each slot a second, "cold" part of cold_size bytes in
+   * memory of its own (cold_segs, one pointer per segment): fields most
+   * objects never use, so that the part every object uses stays one cache
+   * line and the cold memory is never touched, and so never made
+   * resident, by objects that do not use it.  The table hands out cold
+   * parts zeroed only when fresh: the owner zeroes a cold part it wrote
+   * before it frees the slot. */
+  size_t cold_size;
+  _Atomic(char *) *cold_segs; /* [MAX_SEGS] when cold_size != 0 */
   unsigned type;
   bool per_thread_cache;
   pthread_mutex_t mu;
@@ -121,6 +133,8 @@ extern errand__table errand__procpool_table;
 
 /* The size of one object (set once, before the first allocation). */
 void errand__table_set_size(errand__table *tb, size_t elem_size);
+/* The size of each slot's cold part (likewise; tb must have cold_segs). */
+void errand__table_set_cold(errand__table *tb, size_t cold_size);
 /* A new zeroed slot (beyond the slot header) with refs references, or NULL. */
 void *errand__table_alloc(errand__table *tb, uint32_t refs);
 /* Gives a slot whose count reached zero back to the table. */
@@ -160,6 +174,19 @@ static inline errand__slot *errand__table_decode(errand__table *tb,
   *gen = (uint32_t)(v >> 32) & ERRAND__GEN_MASK;
   return (errand__slot *)(seg + (size_t)(idx & (ERRAND__SEG_SIZE - 1)) *
                                     tb->elem_size);
+}
+
+/* The cold part of a live object (see errand__table.cold_size). */
+static inline void *errand__table_cold(errand__table *tb, const void *obj) {
+  uint32_t idx = ((const errand__slot *)obj)->index;
+  return ld_acq(&tb->cold_segs[idx >> ERRAND__SEG_SHIFT]) +
+         (size_t)(idx & (ERRAND__SEG_SIZE - 1)) * tb->cold_size;
+}
+
+/* The object in slot idx of tb, which must have been handed out. */
+static inline void *errand__table_at(errand__table *tb, uint32_t idx) {
+  return ld_acq(&tb->segs[idx >> ERRAND__SEG_SHIFT]) +
+         (size_t)(idx & (ERRAND__SEG_SIZE - 1)) * tb->elem_size;
 }
 
 /* Decodes h.  Returns the object, or NULL with *code set to E_INVALID (NULL

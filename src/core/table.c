@@ -26,8 +26,10 @@
 
 /* Sizes are filled in by the layers that own the objects (they know the
  * struct); the tables only need them before the first allocation. */
+static _Atomic(char *) task_cold_segs[MAX_SEGS];
 errand__table errand__task_table = {.type = ERRAND__TYPE_TASK,
                                     .per_thread_cache = true,
+                                    .cold_segs = task_cold_segs,
                                     .mu = ERRAND__MUTEX_HOT_INITIALIZER};
 errand__table errand__runtime_table = {.type = ERRAND__TYPE_RUNTIME,
                                        .mu = PTHREAD_MUTEX_INITIALIZER};
@@ -52,9 +54,8 @@ static ERRAND__HOT_TLS tcache task_cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
-static inline char *slot_at(errand__table *tb, uint32_t idx) {
-  char *seg = ld_acq(&tb->segs[idx >> SEG_SHIFT]);
-  return seg + (size_t)(idx & (SEG_SIZE - 1)) * tb->elem_size;
+static size_t round_up(size_t n, size_t unit) {
+  return (n + unit - 1) / unit * unit;
 }
 
 static bool push_free_locked(errand__table *tb, uint32_t idx) {
@@ -88,9 +89,9 @@ static void make_key(void) { pthread_key_create(&cache_key, flush_cache); }
 
 /* How many bytes to map when a growing table needs segments, and how many
  * segments (*nseg) they hold: whole huge pages (1 to 4 of them), choosing
- * the count that leaves the least of them unused.  128-byte slots fill one
- * huge page with 4 segments; 120-byte slots would leave 6 % of one unused,
- * and of 4 only 0.4 % (17 segments). */
+ * the count that leaves the least of them unused.  64-byte slots (tasks)
+ * fill one huge page with 8 segments; 120-byte slots would leave 6 % of
+ * one unused, and of 4 only 0.4 % (17 segments). */
 static size_t chunk_bytes(size_t seg_bytes, uint32_t *nseg) {
   size_t huge = errand__huge_page_size();
   if (seg_bytes > huge) {
@@ -129,21 +130,43 @@ static uint32_t take_index_locked(errand__table *tb) {
      * long-lived objects, stay lazily zeroed so a program with a few
      * tasks does not pay for 4096 of them in memory. */
     size_t seg_bytes = (size_t)SEG_SIZE * tb->elem_size;
+    size_t cold_bytes = (size_t)SEG_SIZE * tb->cold_size;
     uint32_t nseg = 1;
-    char *mem;
+    char *mem, *cold = NULL;
     if (tb->per_thread_cache && seg > 0) {
       size_t bytes = chunk_bytes(seg_bytes, &nseg);
       if (nseg > MAX_SEGS - seg)
         nseg = MAX_SEGS - seg; /* the table's last segments: some unused */
       mem = errand__alloc_prefaulted(bytes);
+      /* In huge pages too where the kernel has them, but faulted in only
+       * where a cold part is first written (see errand__alloc_prefaulted):
+       * a burst of tasks that use no cold field never makes it resident. */
+      if (mem && cold_bytes &&
+          !(cold = errand__alloc_prefaulted(
+                round_up(nseg * cold_bytes, errand__huge_page_size())))) {
+        errand__free_pages(mem, bytes);
+        mem = NULL;
+      }
+    } else if (tb->cold_size) {
+      /* Page-aligned, so records of a power-of-two size start on a cache
+       * line; zero pages until written. */
+      mem = errand__alloc_lazy(seg_bytes);
+      if (mem && !(cold = errand__alloc_lazy(cold_bytes))) {
+        errand__free_pages(mem, seg_bytes);
+        mem = NULL;
+      }
     } else {
       mem = errand__calloc(SEG_SIZE, tb->elem_size);
     }
     if (!mem)
       return UINT32_MAX;
-    /* release: a reader that finds a segment pointer sees zeroed slots. */
-    for (uint32_t i = 0; i < nseg; i++)
+    /* release: a reader that finds a segment pointer sees zeroed slots
+     * (and their cold parts, published first). */
+    for (uint32_t i = 0; i < nseg; i++) {
+      if (cold)
+        st_rel(&tb->cold_segs[seg + i], cold + i * cold_bytes);
       st_rel(&tb->segs[seg + i], mem + i * seg_bytes);
+    }
     st_rel(&tb->nsegs, seg + nseg);
   }
   tb->next_fresh++;
@@ -186,7 +209,7 @@ void *errand__table_alloc(errand__table *tb, uint32_t refs) {
   }
   if (idx == UINT32_MAX)
     return NULL;
-  errand__slot *s = (errand__slot *)slot_at(tb, idx);
+  errand__slot *s = (errand__slot *)errand__table_at(tb, idx);
   memset((char *)s + sizeof *s, 0, tb->elem_size - sizeof *s);
   uint32_t gen = (uint32_t)(ld_rlx(&s->refgen) >> 32);
   if (gen == 0)
@@ -280,4 +303,8 @@ bool errand__ref_sub(void *obj, uint32_t n) {
 
 void errand__table_set_size(errand__table *tb, size_t elem_size) {
   tb->elem_size = elem_size;
+}
+
+void errand__table_set_cold(errand__table *tb, size_t cold_size) {
+  tb->cold_size = cold_size;
 }

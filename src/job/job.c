@@ -58,7 +58,8 @@ void errand__jobrec_append_output(errand__jobrec *r, int which, const char *p,
 
 /* The job record of a job's task, or NULL if t is not a job. */
 static errand__jobrec *rec_of(errand__task *t) {
-  return t->aux && t->aux->ext_free == errand__jobrec_free ? t->aux->ext : NULL;
+  errand__aux *aux = errand__task_aux(t);
+  return aux && aux->ext_free == errand__jobrec_free ? aux->ext : NULL;
 }
 
 int errand__job_run_handler(errand_job *job, errand_job_fn fn, void *arg,

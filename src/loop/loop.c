@@ -91,7 +91,7 @@ static void insert_locked(errand__loop *l, errand__node *n, unsigned level) {
 }
 
 static bool hook_submit(errand__task *t) {
-  errand__loop *l = t->aux->loop;
+  errand__loop *l = errand__task_aux(t)->loop;
   pthread_mutex_lock(&l->mu);
   if (l->closed) {
     pthread_mutex_unlock(&l->mu);
@@ -104,7 +104,7 @@ static bool hook_submit(errand__task *t) {
 }
 
 static void hook_relevel(errand__task *t) {
-  errand__loop *l = t->aux->loop;
+  errand__loop *l = errand__task_aux(t)->loop;
   pthread_mutex_lock(&l->mu);
   for (unsigned lv = 0; lv < ERRAND__LEVELS; lv++) {
     errand__node *prev = NULL;
@@ -125,7 +125,9 @@ static void hook_relevel(errand__task *t) {
   pthread_mutex_unlock(&l->mu); /* not queued (delayed, or running) */
 }
 
-static void hook_drop(errand__task *t) { errand__loop_unref(t->aux->loop); }
+static void hook_drop(errand__task *t) {
+  errand__loop_unref(errand__task_aux(t)->loop);
+}
 
 static bool deliver_sig(errand__sig_listener *sl, errand__signal *s, int code,
                         const char *reason, unsigned prev, unsigned cur);
@@ -391,7 +393,8 @@ int errand_loop_run_until(errand_loop *h, errand_task *th, int64_t timeout_ms) {
    * (its own loop tasks it runs itself, in their order). */
   unsigned raised = 0;
   bool did_raise = false;
-  if (!(t->aux && t->aux->loop) &&
+  errand__aux *aux = errand__task_aux(t);
+  if (!(aux && aux->loop) &&
       st_status(ld_acq(&t->state)) == ERRAND_STATUS_WAITING_TO_RUN &&
       st_level(ld_acq(&t->state)) > raised) {
     errand__task_relevel(t, raised);

@@ -38,10 +38,10 @@ static void cont_call(cont *c) {
   }
   unsigned st = st_status(ld_acq(&c->t->state));
   if (st == ERRAND_STATUS_RAN_TO_COMPLETION) {
-    c->cb_fn(0, NULL, c->t->result, c->arg);
+    c->cb_fn(0, NULL, errand__task_cold_of(c->t)->result, c->arg);
     return;
   }
-  errand__error *e = ld_acq(&c->t->err);
+  errand__error *e = ld_acq(&errand__task_cold_of(c->t)->err);
   int code =
       e ? e->code
         : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED : ERRAND_E_FAILED);

@@ -101,8 +101,18 @@ void *errand__alloc_prefaulted(size_t n) {
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 #else
-  return calloc(1, n);
+  return errand__alloc_lazy(n); /* errand__free_pages unmaps either */
 #endif
 }
+
+void *errand__alloc_lazy(size_t n) {
+  if (errand__fault(ERRAND__FAULT_ALLOC))
+    return NULL;
+  void *p =
+      mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+void errand__free_pages(void *p, size_t n) { munmap(p, n); }
 
 size_t errand__huge_page_size(void) { return HUGE_PAGE; }

@@ -40,6 +40,12 @@ char *errand__strndup(const char *s, size_t n);
  * has transparent huge pages, in huge pages that fault in as they are
  * first written (one fault per huge page).  Fails like the others. */
 void *errand__alloc_prefaulted(size_t n);
+/* Zeroed, page-aligned memory that is faulted in page by page as it is
+ * first written.  Fails like the others. */
+void *errand__alloc_lazy(size_t n);
+/* Gives back memory from errand__alloc_prefaulted or errand__alloc_lazy (n:
+ * the size asked for). */
+void errand__free_pages(void *p, size_t n);
 size_t errand__huge_page_size(void);
 
 /* Blocks while *addr == expected, up to timeout_ns (negative = forever).

@@ -1432,7 +1432,7 @@ static bool needs_supervisor(errand__pool *p, const pworker *w) {
  * job's worker itself, instead of the supervisor reading it and waking the
  * waiter. */
 static bool proc_drive(errand__task *t, uint64_t deadline) {
-  errand__jobrec *rec = t->aux->ext;
+  errand__jobrec *rec = errand__task_aux(t)->ext;
   errand__procjob *j = rec->pj;
   errand__pool *p = j->pool;
   pthread_mutex_lock(&p->io_mu);
@@ -1513,7 +1513,7 @@ static int job_fn(errand_task *self, void *arg) {
   errand__ref_inc(t);
   j->t = t;
   j->level = st_level(ld_acq(&t->state));
-  st_rel(&t->aux->drive, proc_drive);
+  st_rel(&errand__task_aux(t)->drive, proc_drive);
   /* Deferred before the supervisor can see it: it may end the run at once.
    * Its run timeout starts when a worker takes it (assign). */
   errand__task_defer(t);

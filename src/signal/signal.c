@@ -63,20 +63,21 @@ static errand__controller *controller_get(errand_controller *h, int *code) {
 /* ---- the task hooks ---- */
 
 static void unlink_locked(errand__signal *s, errand__task *t) {
-  errand__aux *a = t->aux;
+  errand__aux *a = errand__task_aux(t);
   if (a->sig_prev)
-    a->sig_prev->aux->sig_next = a->sig_next;
+    errand__task_aux(a->sig_prev)->sig_next = a->sig_next;
   else if (s->bound == t)
     s->bound = a->sig_next;
   else
     return; /* never linked (posted to an aborted signal) */
   if (a->sig_next)
-    a->sig_next->aux->sig_prev = a->sig_prev;
+    errand__task_aux(a->sig_next)->sig_prev = a->sig_prev;
   a->sig_prev = a->sig_next = NULL;
 }
 
 static bool hook_bind(errand__task *t) {
-  errand__signal *s = t->aux->signal;
+  errand__aux *aux = errand__task_aux(t);
+  errand__signal *s = aux->signal;
   pthread_mutex_lock(&s->mu);
   if (ld_acq(&s->aborted)) {
     pthread_mutex_unlock(&s->mu);
@@ -88,19 +89,20 @@ static bool hook_bind(errand__task *t) {
    * in between.  Under the lock it cannot change again before we queue. */
   if (!(ld_acq(&t->state) & ST_FIXED))
     errand__task_set_level_bits(t, ld_rlx(&s->level), true);
-  t->aux->sig_prev = NULL;
-  t->aux->sig_next = s->bound;
+  aux->sig_prev = NULL;
+  aux->sig_next = s->bound;
   if (s->bound)
-    s->bound->aux->sig_prev = t;
+    errand__task_aux(s->bound)->sig_prev = t;
   s->bound = t;
   pthread_mutex_unlock(&s->mu);
   return true;
 }
 
 static void hook_submit(errand__task *t) {
-  errand__signal *s = t->aux->signal;
+  errand__aux *aux = errand__task_aux(t);
+  errand__signal *s = aux->signal;
   uint32_t st = ld_acq(&t->state);
-  if ((st & ST_DEDICATED) && !t->aux->loop) {
+  if ((st & ST_DEDICATED) && !aux->loop) {
     if (errand__sched_start_dedicated(t->rt->sched, &t->node) != 0) {
       errand__task_end_unstarted(t, ERRAND_STATUS_FAULTED, ERRAND_E_SYSTEM,
                                  "could not start a dedicated thread");
@@ -114,7 +116,7 @@ static void hook_submit(errand__task *t) {
     pthread_mutex_lock(&s->mu);
   st = ld_acq(&t->state);
   bool queued = true;
-  if (t->aux->loop)
+  if (aux->loop)
     queued = errand__loop_submit_hook(t);
   else
     errand__sched_submit(t->rt->sched, &t->node, st_level(st),
@@ -131,7 +133,7 @@ static void hook_submit(errand__task *t) {
 /* Unbinds at the end; the pointer (and the reference) stay until the
  * record goes, since a stale queue node may still be looked at. */
 static void hook_final(errand__task *t) {
-  errand__signal *s = t->aux->signal;
+  errand__signal *s = errand__task_aux(t)->signal;
   if (s) {
     pthread_mutex_lock(&s->mu);
     unlink_locked(s, t);
@@ -140,9 +142,10 @@ static void hook_final(errand__task *t) {
 }
 
 static void hook_drop(errand__task *t) {
-  if (t->aux->signal)
-    errand__signal_unref(t->aux->signal);
-  if (t->aux->loop)
+  errand__aux *aux = errand__task_aux(t);
+  if (aux->signal)
+    errand__signal_unref(aux->signal);
+  if (aux->loop)
     errand__loop_final_hook(t);
 }
 
@@ -332,11 +335,11 @@ int errand_controller_abort(errand_controller *h, int code,
   /* Take the bound tasks out under the lock, cancel them outside it (a
    * cancel ends the task, and ending unbinds it under this lock). */
   size_t n = 0;
-  for (errand__task *t = s->bound; t; t = t->aux->sig_next)
+  for (errand__task *t = s->bound; t; t = errand__task_aux(t)->sig_next)
     n++;
   errand__task **ts = n ? errand__malloc(n * sizeof *ts) : NULL;
   size_t k = 0;
-  for (errand__task *t = s->bound; t; t = t->aux->sig_next) {
+  for (errand__task *t = s->bound; t; t = errand__task_aux(t)->sig_next) {
     /* Mark every bound task (reason first) before anyone can see the
      * abort: a worker about to start one then fails its start CAS and
      * cancels it instead, with this reason. */
@@ -355,11 +358,11 @@ int errand_controller_abort(errand_controller *h, int code,
       pthread_mutex_lock(&s->mu);
       errand__task *t = s->bound;
       while (t && st_status(ld_acq(&t->state)) != ERRAND_STATUS_WAITING_TO_RUN)
-        t = t->aux->sig_next;
+        t = errand__task_aux(t)->sig_next;
       if (t)
         errand__ref_inc(t);
       else /* only running ones left: wake their sleeps and waits */
-        for (errand__task *r = s->bound; r; r = r->aux->sig_next)
+        for (errand__task *r = s->bound; r; r = errand__task_aux(r)->sig_next)
           errand__fire_cancel(r);
       pthread_mutex_unlock(&s->mu);
       if (!t)
@@ -379,7 +382,8 @@ int errand_controller_abort(errand_controller *h, int code,
 
 static bool pick_bound(void *arg, errand__node *n) {
   errand__task *t = container_of(n, errand__task, node);
-  return t->aux && t->aux->signal == arg && !(ld_rlx(&t->state) & ST_FIXED);
+  errand__aux *aux = errand__task_aux(t);
+  return aux && aux->signal == arg && !(ld_rlx(&t->state) & ST_FIXED);
 }
 
 int errand_controller_set_priority(errand_controller *h,
@@ -407,14 +411,14 @@ int errand_controller_set_priority(errand_controller *h,
   st_rel(&s->level, level);
   errand__sched *scheds[8];
   size_t nsched = 0;
-  for (errand__task *t = s->bound; t; t = t->aux->sig_next) {
+  for (errand__task *t = s->bound; t; t = errand__task_aux(t)->sig_next) {
     if (ld_acq(&t->state) & ST_FIXED)
       continue;
     /* Level and natural level both follow the signal. */
     uint32_t st = errand__task_set_level_bits(t, level, true);
     if (st_status(st) != ERRAND_STATUS_WAITING_TO_RUN)
       continue;
-    if (t->aux->loop) {
+    if (errand__task_aux(t)->loop) {
       errand__task_hooks.loop_relevel(t);
       continue;
     }

@@ -2,7 +2,7 @@
  * listener.c — who to wake when a task ends or is asked to cancel.
  *
  * A task's listener list is protected by one of 64 stripe locks chosen by
- * the task's slot index (a "parking lot": no lock inside the 128-byte
+ * the task's slot index (a "parking lot": no lock inside the 64-byte
  * record).  The ST_LISTENERS bit in the state word lets the finisher skip
  * the lock entirely when nobody ever listened, which is the common case.
  * Listening sets the bit with an atomic OR that also returns the status, so
@@ -38,8 +38,9 @@ bool errand__listen(errand__task *t, errand__listener *l) {
     pthread_mutex_unlock(m);
     return false;
   }
-  l->next = t->listeners;
-  t->listeners = l;
+  errand__task_cold *c = errand__task_cold_of(t);
+  l->next = c->listeners;
+  c->listeners = l;
   pthread_mutex_unlock(m);
   return true;
 }
@@ -47,7 +48,8 @@ bool errand__listen(errand__task *t, errand__listener *l) {
 void errand__unlisten(errand__task *t, errand__listener *l) {
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
-  for (errand__listener **pp = &t->listeners; *pp; pp = &(*pp)->next) {
+  for (errand__listener **pp = &errand__task_cold_of(t)->listeners; *pp;
+       pp = &(*pp)->next) {
     if (*pp == l) {
       *pp = l->next;
       break;
@@ -59,8 +61,9 @@ void errand__unlisten(errand__task *t, errand__listener *l) {
 void errand__fire_complete(errand__task *t) {
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
-  errand__listener *l = t->listeners;
-  t->listeners = NULL;
+  errand__task_cold *c = errand__task_cold_of(t);
+  errand__listener *l = c->listeners;
+  c->listeners = NULL;
   /* The list was pushed newest first: reverse it so listeners fire in the
    * order they enlisted (a loop sees completion callbacks in that order). */
   errand__listener *fifo = NULL;
@@ -103,7 +106,7 @@ void errand__fire_cancel(errand__task *t) {
     return;
   pthread_mutex_t *m = stripe(t);
   pthread_mutex_lock(m);
-  for (errand__listener *l = t->listeners; l; l = l->next)
+  for (errand__listener *l = errand__task_cold_of(t)->listeners; l; l = l->next)
     if (l->kinds & LISTEN_CANCEL) {
       if (l->on_cancel)
         l->on_cancel(l, t);

@@ -45,13 +45,14 @@ static bool needs_aux(const errand_post_options *o,
  * mark makes that CAS fail.  If the parent ended first, the token goes back
  * (nobody counts pending down after that end). */
 static bool attach(errand__task *parent) {
-  uint32_t p = ld_acq(&parent->pending);
+  _Atomic uint32_t *pending = &errand__task_cold_w(parent)->pending_less1;
+  uint32_t p = ld_acq(pending);
   do {
-    if (p == 0)
+    if (p == UINT32_MAX) /* pending 0 */
       return false;
-  } while (!atomic_compare_exchange_weak(&parent->pending, &p, p + 1));
+  } while (!atomic_compare_exchange_weak(pending, &p, p + 1));
   if (st_final(atomic_fetch_or(&parent->state, ST_ATTACHED))) {
-    atomic_fetch_sub(&parent->pending, 1);
+    atomic_fetch_sub(pending, 1);
     return false;
   }
   return true;
@@ -92,40 +93,44 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
   errand__task *t = errand__table_alloc(&errand__task_table, refs);
   if (!t)
     return errand__err(ERRAND_E_NOMEM, "no memory for a task record");
+  errand__aux *aux = NULL;
   if (needs_aux(o, tg)) {
-    t->aux = errand__calloc(1, sizeof *t->aux);
-    if (!t->aux || (o->name && !(t->aux->name = errand__strdup(o->name)))) {
-      if (t->aux)
-        free(t->aux);
-      t->aux = NULL;
+    aux = errand__calloc(1, sizeof *aux);
+    if (!aux || (o->name && !(aux->name = errand__strdup(o->name)))) {
+      free(aux);
       while (!errand__ref_dec(t))
         ;
       errand__table_free(&errand__task_table, t);
       return errand__err(ERRAND_E_NOMEM, "no memory for task options");
     }
-    t->aux->arg_free = o->arg_free;
-    t->aux->queue_timeout_ms = o->queue_timeout_ms;
-    t->aux->run_timeout_ms = o->run_timeout_ms;
+    aux->arg_free = o->arg_free;
+    aux->queue_timeout_ms = o->queue_timeout_ms;
+    aux->run_timeout_ms = o->run_timeout_ms;
+    if (tg) {
+      aux->signal = tg->signal;
+      aux->loop = tg->loop;
+      aux->ext = tg->ext;
+      aux->ext_free = tg->ext_free;
+    }
+  }
+  /* Only a task with options or a parent writes its cold part here. */
+  if (aux || parent) {
+    errand__task_cold *c = errand__task_cold_of(t);
+    c->aux = aux;
+    c->parent = parent;
   }
   unsigned level = o->priority        ? (unsigned)o->priority - 1u
                    : tg && tg->signal ? tg->signal_level
                                       : 1u;
-  if (tg && t->aux) {
-    t->aux->signal = tg->signal;
-    t->aux->loop = tg->loop;
-    t->aux->ext = tg->ext;
-    t->aux->ext_free = tg->ext_free;
-  }
+  t->rt = rt;
   t->fn = fn;
   t->arg = arg;
-  t->rt = rt;
-  t->parent = parent;
   t->id = id ? id : next_id(rt);
-  st_rlx(&t->pending, 1);
   uint32_t s = ERRAND_STATUS_WAITING_TO_RUN | (level << ST_LEVEL_SHIFT) |
                (level << ST_BASE_SHIFT) | (o->priority ? ST_FIXED : 0) |
                (o->mode == ERRAND_MODE_DEDICATED ? ST_DEDICATED : 0) |
-               (o->delay_ms ? ST_DELAYED : 0);
+               (o->delay_ms ? ST_DELAYED : 0) | (aux ? ST_AUX : 0) |
+               (parent ? ST_PARENT : 0);
   st_rlx(&t->state, s);
   *out = t;
   return 0;
@@ -133,11 +138,13 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
 
 /* Frees a built task that was never scheduled. */
 static void unbuild(errand__task *t) {
-  if (t->aux) {
-    free(t->aux->name);
-    free(t->aux);
-    t->aux = NULL;
+  errand__aux *aux = errand__task_aux(t);
+  if (aux) {
+    free(aux->name);
+    free(aux);
   }
+  if (ld_rlx(&t->state) & ST_COLD_USED)
+    memset(errand__task_cold_of(t), 0, sizeof(errand__task_cold));
   while (!errand__ref_dec(t))
     ;
   errand__table_free(&errand__task_table, t);
@@ -168,13 +175,14 @@ static void schedule(errand__rt *rt, errand__task *t,
                      bool run_here) {
   if (!now && (o->queue_timeout_ms || o->delay_ms))
     now = errand__now_ns();
-  bool hooked = t->aux && (t->aux->signal || t->aux->loop);
+  errand__aux *aux = errand__task_aux(t);
+  bool hooked = aux && (aux->signal || aux->loop);
   bool owned;
   errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   errand__stat_add(b, owned, &b->posted, 1);
   if (timed_post(rt))
     t->t_ready = errand__stamp();
-  if (t->aux && t->aux->signal && !errand__task_hooks.bind(t)) {
+  if (aux && aux->signal && !errand__task_hooks.bind(t)) {
     int nt = timers_needed(o);
     if (nt)
       errand__timer_unreserve(rt->sched, (size_t)nt);
@@ -186,22 +194,21 @@ static void schedule(errand__rt *rt, errand__task *t,
   if (o->queue_timeout_ms)
     errand__timer_add(rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
                       errand__task_timer_fired, t, TIMER_QUEUE,
-                      &t->aux->queue_timer);
+                      &aux->queue_timer);
   if (o->delay_ms) {
     errand__stat_add(b, owned, &b->delayed_in, 1);
     /* Last touch of t here: once the timer is in, it may run and end. */
     errand__timer_add(rt->sched, now + (uint64_t)o->delay_ms * 1000000u,
                       errand__task_timer_fired, t, TIMER_DELAY,
-                      &t->aux->delay_timer);
+                      &aux->delay_timer);
     return;
   }
-  bool to_thread =
-      o->mode == ERRAND_MODE_DEDICATED && !(t->aux && t->aux->loop);
-  if (!t->aux) {
+  bool to_thread = o->mode == ERRAND_MODE_DEDICATED && !(aux && aux->loop);
+  if (!aux) {
     /* Nothing else can see this task yet (no timer, no signal, the handle
      * is not returned): count it as queued without a CAS. */
     st_rlx(&t->state, ld_rlx(&t->state) | ST_QUEUED);
-    errand__task_stat_enqueued(t, st_level(ld_rlx(&t->state)));
+    errand__task_stat_enqueued(rt, st_level(ld_rlx(&t->state)));
   } else if (!to_thread) {
     errand__task_mark_queued(t, false);
   }
@@ -380,13 +387,14 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
     if (out)
       out[i] = errand__task_handle(t);
     if (chain) {
+      errand__aux *aux = errand__task_aux(t);
       if (timed_post(rt))
         t->t_ready = errand__stamp();
       if (o->queue_timeout_ms)
         errand__timer_add(
             rt->sched, now + (uint64_t)o->queue_timeout_ms * 1000000u,
-            errand__task_timer_fired, t, TIMER_QUEUE, &t->aux->queue_timer);
-      if (t->aux) {
+            errand__task_timer_fired, t, TIMER_QUEUE, &aux->queue_timer);
+      if (aux) {
         errand__task_mark_queued(t, false); /* its timer may have fired */
       } else {
         st_rlx(&t->state, ld_rlx(&t->state) | ST_QUEUED);

@@ -48,7 +48,8 @@ uint64_t errand__task_seq(errand__node *n) {
 /* A task whose level follows a signal must stay where requeue finds it. */
 bool errand__task_movable(errand__node *n) {
   errand__task *t = container_of(n, errand__task, node);
-  return t->aux && t->aux->signal && !(ld_rlx(&t->state) & ST_FIXED);
+  errand__aux *aux = errand__task_aux(t);
+  return aux && aux->signal && !(ld_rlx(&t->state) & ST_FIXED);
 }
 
 unsigned errand__task_natural_level(errand__task *t) {
@@ -56,14 +57,16 @@ unsigned errand__task_natural_level(errand__task *t) {
   return (s & ST_BASE_MASK) >> ST_BASE_SHIFT;
 }
 
-static void stat_level(errand__task *t, bool enq, unsigned level);
-void errand__task_stat_enqueued(errand__task *t, unsigned level) {
-  stat_level(t, true, level);
+/* The counters take the runtime from their callers, which mostly have it
+ * at hand: finding it from the task is one load more on every count. */
+static void stat_level(errand__rt *rt, bool enq, unsigned level);
+void errand__task_stat_enqueued(errand__rt *rt, unsigned level) {
+  stat_level(rt, true, level);
 }
 
-static void stat_level(errand__task *t, bool enq, unsigned level) {
+static void stat_level(errand__rt *rt, bool enq, unsigned level) {
   bool owned;
-  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   errand__stat_add(b, owned, enq ? &b->enqueued[level] : &b->dequeued[level],
                    1);
 }
@@ -78,22 +81,23 @@ bool errand__task_mark_queued(errand__task *t, bool from_delay) {
                                      (s & ~ST_DELAYED) | ST_QUEUED))
       break;
   }
+  errand__rt *rt = t->rt;
   if (from_delay) {
     bool owned;
-    errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+    errand__stats_block *b = errand__stats_self(rt->sched, &owned);
     errand__stat_add(b, owned, &b->delayed_out, 1);
   }
-  stat_level(t, true, st_level(s));
+  stat_level(rt, true, st_level(s));
   return true;
 }
 
 /* A task leaves the waiting phase: uncount it from where it was counted. */
-static void stat_unwait(errand__task *t, uint32_t old) {
+static void stat_unwait(errand__rt *rt, uint32_t old) {
   if (old & ST_QUEUED)
-    stat_level(t, false, st_level(old));
+    stat_level(rt, false, st_level(old));
   if (old & ST_DELAYED) {
     bool owned;
-    errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+    errand__stats_block *b = errand__stats_self(rt->sched, &owned);
     errand__stat_add(b, owned, &b->delayed_out, 1);
   }
 }
@@ -110,8 +114,9 @@ uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,
   } while (!atomic_compare_exchange_weak(&t->state, &s, ns));
   if ((s & ST_QUEUED) && st_status(s) == ERRAND_STATUS_WAITING_TO_RUN &&
       st_level(s) != level) {
-    stat_level(t, false, st_level(s));
-    stat_level(t, true, level);
+    errand__rt *rt = t->rt;
+    stat_level(rt, false, st_level(s));
+    stat_level(rt, true, level);
   }
   return s;
 }
@@ -127,7 +132,8 @@ void errand__task_relevel(errand__task *t, unsigned level) {
   s = errand__task_set_level_bits(t, level, false);
   if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN)
     return;
-  if (t->aux && t->aux->loop)
+  errand__aux *aux = errand__task_aux(t);
+  if (aux && aux->loop)
     errand__task_hooks.loop_relevel(t);
   else if (!(s & ST_DEDICATED))
     errand__sched_requeue(t->rt->sched, pick_one, t, level);
@@ -140,26 +146,35 @@ void errand__task_unref(errand__task *t) { errand__task_unref_n(t, 1); }
 void errand__task_unref_n(errand__task *t, uint32_t n) {
   if (!errand__ref_sub(t, n))
     return;
-  if (t->result_free && t->result)
-    t->result_free(t->result);
-  free(ld_rlx(&t->err));
-  if (t->aux) {
-    free(ld_rlx(&t->aux->cancel_reason));
-    if (t->aux->signal || t->aux->loop)
-      errand__task_hooks.drop(t);
-    free(t->aux->name);
-    if (t->aux->ext_free)
-      t->aux->ext_free(t->aux->ext);
-    free(t->aux);
+  errand__task_free(t);
+}
+
+void errand__task_free(errand__task *t) {
+  if (ld_rlx(&t->state) & ST_COLD_USED) {
+    errand__task_cold *c = errand__task_cold_of(t);
+    if (c->result_free && c->result)
+      c->result_free(c->result);
+    free(ld_rlx(&c->err));
+    errand__aux *aux = c->aux;
+    if (aux) {
+      free(ld_rlx(&aux->cancel_reason));
+      if (aux->signal || aux->loop)
+        errand__task_hooks.drop(t);
+      free(aux->name);
+      if (aux->ext_free)
+        aux->ext_free(aux->ext);
+      free(aux);
+    }
+    memset(c, 0, sizeof *c); /* see errand__task_cold */
   }
   errand__table_free(&errand__task_table, t);
 }
 
 /* ---- ending ---- */
 
-static void stat_final(errand__task *t, unsigned status) {
+static void stat_final(errand__rt *rt, unsigned status) {
   bool owned;
-  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   _Atomic uint64_t *f = status == ERRAND_STATUS_RAN_TO_COMPLETION
                             ? &b->succeeded
                         : status == ERRAND_STATUS_FAULTED ? &b->faulted
@@ -173,13 +188,14 @@ static void finalize(errand__task *t);
  * LIFE (and, when drops is 2, the caller's RUN with it). */
 static void complete(errand__task *t, unsigned status, uint32_t old_state,
                      uint32_t drops) {
-  errand__task *parent = t->parent;
+  errand__task *parent = errand__task_parent(t);
+  errand__aux *aux = errand__task_aux(t);
   if (old_state & ST_LISTENERS)
     errand__fire_complete(t);
   if (parent) {
     if (status == ERRAND_STATUS_FAULTED) {
-      errand__error *ce = ld_acq(&t->err);
-      const char *name = t->aux && t->aux->name ? t->aux->name : "";
+      errand__error *ce = ld_acq(&errand__task_cold_of(t)->err);
+      const char *name = aux && aux->name ? aux->name : "";
       errand__error *pe = errand__error_new(
           ce ? ce->code : ERRAND_E_FAILED, "child task %llu%s%s%s faulted: %s",
           (unsigned long long)t->id, *name ? " '" : "", name, *name ? "'" : "",
@@ -188,17 +204,18 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state,
         pe->from_child = true;
       errand__error *expect = NULL;
       /* The first error a parent gets stays (its own wins, see fail). */
-      if (pe && !atomic_compare_exchange_strong(&parent->err, &expect, pe))
+      if (pe && !atomic_compare_exchange_strong(
+                    &errand__task_cold_w(parent)->err, &expect, pe))
         free(pe);
       atomic_fetch_or(&parent->state, ST_CHILD_FAULT);
     }
   }
-  if (t->aux && (t->aux->signal || t->aux->loop))
+  if (aux && (aux->signal || aux->loop))
     errand__task_hooks.final(t);
   /* The counters are this task's last touch of its runtime: a drain that
    * sees them may free the scheduler. */
-  stat_final(t, status);
-  if (parent && atomic_fetch_sub(&parent->pending, 1) == 1)
+  stat_final(t->rt, status);
+  if (parent && errand__task_pending_drop(parent))
     finalize(parent);
   errand__task_unref_n(t, drops); /* LIFE (+ RUN) */
 }
@@ -207,14 +224,16 @@ static void complete(errand__task *t, unsigned status, uint32_t old_state,
  * with as its error, unless it recorded one of its own (a child's fault
  * gives way: the parent did not end by it). */
 static void take_cancel_reason(errand__task *t) {
-  errand__error *cur = ld_acq(&t->err);
+  errand__task_cold *c = errand__task_cold_of(t);
+  errand__error *cur = ld_acq(&c->err);
   if (cur && !cur->from_child)
     return;
-  errand__error *r =
-      t->aux ? atomic_exchange(&t->aux->cancel_reason, NULL) : NULL;
+  errand__aux *aux = errand__task_aux(t);
+  errand__error *r = aux ? atomic_exchange(&aux->cancel_reason, NULL) : NULL;
   if (!r && !(r = errand__error_new(ERRAND_E_CANCELED, "canceled")))
     return; /* no memory: errand_task_error says "canceled" */
-  while (!atomic_compare_exchange_weak(&t->err, &cur, r)) {
+  c = errand__task_cold_w(t);
+  while (!atomic_compare_exchange_weak(&c->err, &cur, r)) {
     if (cur && !cur->from_child) {
       free(r);
       return;
@@ -254,7 +273,7 @@ static bool finalize_own(errand__task *t, unsigned own, uint32_t drops,
 static void finalize(errand__task *t) { finalize_own(t, OWN_NONE, 1, false); }
 
 void errand__task_drop_pending(errand__task *t) {
-  if (atomic_fetch_sub(&t->pending, 1) == 1)
+  if (errand__task_pending_drop(t))
     finalize(t);
 }
 
@@ -271,12 +290,14 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
   errand__error *e = errand__error_newv(code, fmt, ap);
   va_end(ap);
   errand__error *expect = NULL;
+  errand__aux *aux = errand__task_aux(t);
   /* A reason given with an earlier cancellation request wins over this
    * one: finalize makes it the error (take_cancel_reason). */
-  bool mine = e &&
-              !(status == ERRAND_STATUS_CANCELED && t->aux &&
-                ld_acq(&t->aux->cancel_reason)) &&
-              atomic_compare_exchange_strong(&t->err, &expect, e);
+  bool mine =
+      e &&
+      !(status == ERRAND_STATUS_CANCELED && aux &&
+        ld_acq(&aux->cancel_reason)) &&
+      atomic_compare_exchange_strong(&errand__task_cold_w(t)->err, &expect, e);
   if (e && !mine)
     free(e);
   uint32_t s = ld_acq(&t->state);
@@ -284,7 +305,8 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
     if (st_status(s) > ERRAND_STATUS_WAITING_TO_RUN) {
       /* It started (or ended) first: take our reason back if still there. */
       expect = e;
-      if (mine && atomic_compare_exchange_strong(&t->err, &expect, NULL))
+      if (mine && atomic_compare_exchange_strong(&errand__task_cold_of(t)->err,
+                                                 &expect, NULL))
         free(e);
       return false;
     }
@@ -299,27 +321,18 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
     if (atomic_compare_exchange_weak(&t->state, &s, ns))
       break;
   }
-  stat_unwait(t, s);
+  stat_unwait(t->rt, s);
   /* Timers first: finalize() may drop the last reference the timers do not
    * hold, and the runtime must not be touched after the final counters. */
-  if (t->aux) {
-    cancel_timer(t, &t->aux->delay_timer);
-    cancel_timer(t, &t->aux->queue_timer);
-    if (t->aux->arg_free)
-      t->aux->arg_free(t->arg);
+  if (aux) {
+    cancel_timer(t, &aux->delay_timer);
+    cancel_timer(t, &aux->queue_timer);
+    if (aux->arg_free)
+      aux->arg_free(t->arg);
   }
-  if (atomic_fetch_sub(&t->pending, 1) == 1)
+  if (errand__task_pending_drop(t))
     finalize(t);
   return true;
-}
-
-bool errand__task_is_canceled(errand__task *t) {
-  if (ld_acq(&t->rt->phase) == RT_CANCELING)
-    return true;
-  for (errand__task *a = t; a; a = a->parent)
-    if (ld_acq(&a->state) & ST_CANCEL_REQ)
-      return true;
-  return false;
 }
 
 uint32_t errand__task_request_cancel(errand__task *t, int code,
@@ -331,8 +344,11 @@ uint32_t errand__task_request_cancel(errand__task *t, int code,
    * kept aside (every task given a reason has aux: a signal, a timeout, a
    * job), so that a task that then succeeds or faults is not reported with
    * it. */
-  _Atomic(errand__error *) *slot = t->aux ? &t->aux->cancel_reason : &t->err;
-  if (reason && !ld_acq(slot)) {
+  errand__aux *aux = errand__task_aux(t);
+  _Atomic(errand__error *) *slot = !reason ? NULL
+                                   : aux   ? &aux->cancel_reason
+                                           : &errand__task_cold_w(t)->err;
+  if (slot && !ld_acq(slot)) {
     errand__error *e = errand__error_new(code, "%s", reason);
     errand__error *expect = NULL;
     if (e && !atomic_compare_exchange_strong(slot, &expect, e))
@@ -356,9 +372,10 @@ void errand__task_cancel(errand__task *t, int code, const char *reason) {
 
 /* Counts a start (ns: its queue wait) or an end (ns: its run time); a task
  * that is not timed is counted outside the histograms. */
-static void stat_run(errand__task *t, bool start, bool timed, uint64_t ns) {
+static void stat_run(errand__rt *rt, errand__task *t, bool start, bool timed,
+                     uint64_t ns) {
   bool owned;
-  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
   bool ded = ld_rlx(&t->state) & ST_DEDICATED;
   if (start) {
     if (ded)
@@ -381,13 +398,14 @@ static uint32_t end_run(errand__task *t, int rc) {
   unsigned own = rc == 0                   ? OWN_OK
                  : rc == ERRAND_E_CANCELED ? OWN_CANCELED
                                            : OWN_FAULTED;
-  if (own == OWN_FAULTED && !ld_acq(&t->err)) {
+  if (own == OWN_FAULTED && !ld_acq(&errand__task_cold_of(t)->err)) {
     errand__error *e =
         rc > 0 && rc < ERRAND_ERROR_COUNT_
             ? errand__error_new(rc, "%s", errand_strerror(rc))
             : errand__error_new(rc, "task failed with code %d", rc);
     errand__error *expect = NULL;
-    if (e && !atomic_compare_exchange_strong(&t->err, &expect, e))
+    if (e && !atomic_compare_exchange_strong(&errand__task_cold_w(t)->err,
+                                             &expect, e))
       free(e);
   }
   /* The common case: no child ever attached.  One CAS on the state makes
@@ -398,7 +416,7 @@ static uint32_t end_run(errand__task *t, int rc) {
   if (finalize_own(t, own, 2, true))
     return 0;
   uint32_t s = ld_acq(&t->state);
-  bool children = ld_acq(&t->pending) > 1;
+  bool children = ld_acq(&errand__task_cold_of(t)->pending_less1) > 0;
   for (;;) {
     uint32_t ns = (s & ~ST_OWN_MASK) | (own << ST_OWN_SHIFT);
     if (children)
@@ -406,7 +424,7 @@ static uint32_t end_run(errand__task *t, int rc) {
     if (atomic_compare_exchange_weak(&t->state, &s, ns))
       break;
   }
-  if (atomic_fetch_sub(&t->pending, 1) == 1)
+  if (errand__task_pending_drop(t))
     finalize(t);
   return 1;
 }
@@ -420,8 +438,8 @@ void errand__task_run_node(void *ctx, errand__node *n) {
       errand__task_unref(t); /* RUN: cancelled while queued */
       return;
     }
-    if (!(s & ST_INTERNAL) &&
-        (ld_acq(&rt->phase) == RT_CANCELING || errand__task_is_canceled(t))) {
+    if (!(s & ST_INTERNAL) && (ld_acq(&rt->phase) == RT_CANCELING ||
+                               errand__task_cancel_requested(t))) {
       errand__error *ce = errand__task_cancel_reason(t);
       errand__task_end_unstarted(
           t, ERRAND_STATUS_CANCELED, ce ? ce->code : ERRAND_E_CANCELED, "%s",
@@ -437,7 +455,7 @@ void errand__task_run_node(void *ctx, errand__node *n) {
                 ERRAND_STATUS_RUNNING))
       break;
   }
-  stat_unwait(t, s);
+  stat_unwait(rt, s);
   errand__task *prev = tl_current;
   /* A pool worker going straight from one timed task to this one starts
    * the clock where the last one stopped it (see errand__stamp_keep): the
@@ -450,11 +468,11 @@ void errand__task_run_node(void *ctx, errand__node *n) {
   uint64_t t0 = 0;
   if (t->t_ready) {
     t0 = kept && kept >= t->t_ready ? kept : errand__stamp();
-    stat_run(t, true, true, errand__stamp_ns(t0 - t->t_ready));
+    stat_run(rt, t, true, true, errand__stamp_ns(t0 - t->t_ready));
   } else {
-    stat_run(t, true, false, 0);
+    stat_run(rt, t, true, false, 0);
   }
-  errand__aux *aux = t->aux;
+  errand__aux *aux = errand__task_aux(t);
   if (aux) {
     cancel_timer(t, &aux->queue_timer);
     if (aux->run_timeout_ms > 0 && errand__timer_reserve(rt->sched, 1) == 0) {
@@ -481,11 +499,11 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     cancel_timer(t, &aux->run_timer);
   if (t0) {
     uint64_t t1 = errand__stamp();
-    stat_run(t, false, true, errand__stamp_ns(t1 - t0));
+    stat_run(rt, t, false, true, errand__stamp_ns(t1 - t0));
     if (!prev && errand__sched_is_worker(rt->sched))
       errand__stamp_keep(t1);
   } else {
-    stat_run(t, false, false, 0);
+    stat_run(rt, t, false, false, 0);
   }
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)
@@ -493,12 +511,13 @@ void errand__task_run_node(void *ctx, errand__node *n) {
 }
 
 void errand__task_stop_run_timer(errand__task *t) {
-  if (t->aux)
-    cancel_timer(t, &t->aux->run_timer);
+  errand__aux *aux = errand__task_aux(t);
+  if (aux)
+    cancel_timer(t, &aux->run_timer);
 }
 
 void errand__task_restart_run_timer(errand__task *t) {
-  errand__aux *aux = t->aux;
+  errand__aux *aux = errand__task_aux(t);
   if (!aux || aux->run_timeout_ms <= 0)
     return;
   cancel_timer(t, &aux->run_timer);
@@ -511,7 +530,7 @@ void errand__task_restart_run_timer(errand__task *t) {
 }
 
 void errand__task_defer(errand__task *t) {
-  t->aux->t_start = t->t_ready ? errand__stamp() : 0;
+  errand__task_aux(t)->t_start = t->t_ready ? errand__stamp() : 0;
   atomic_fetch_or(&t->state, ST_DEFERRED);
   tl_deferred = t;
 }
@@ -520,28 +539,40 @@ void errand__task_finish(errand__task *t, int rc, const char *error) {
   atomic_fetch_and(&t->state, ~ST_DEFERRED);
   if (rc != 0 && error)
     errand__task_set_error(t, rc, error);
-  cancel_timer(t, &t->aux->run_timer);
-  uint64_t t_start = t->aux->t_start;
-  stat_run(t, false, t_start != 0,
+  errand__aux *aux = errand__task_aux(t);
+  cancel_timer(t, &aux->run_timer);
+  uint64_t t_start = aux->t_start;
+  stat_run(t->rt, t, false, t_start != 0,
            t_start ? errand__stamp_ns(errand__stamp() - t_start) : 0);
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)
     errand__task_unref(t); /* RUN */
 }
 
+static void set_result(errand__task *t, void *value, errand_free_fn free_fn) {
+  errand__task_cold *c = errand__task_cold_of(t);
+  if (c->result_free && c->result && c->result != value)
+    c->result_free(c->result);
+  if (value || free_fn) {
+    c = errand__task_cold_w(t);
+    c->result = value;
+    c->result_free = free_fn;
+  } else if (c->result || c->result_free) {
+    c->result = NULL;
+    c->result_free = NULL;
+  }
+}
+
 void errand__task_set_result_any(errand__task *t, void *value,
                                  errand_free_fn free_fn) {
-  if (t->result_free && t->result && t->result != value)
-    t->result_free(t->result);
-  t->result = value;
-  t->result_free = free_fn;
+  set_result(t, value, free_fn);
 }
 
 void errand__task_set_error(errand__task *t, int code, const char *message) {
   errand__error *e = errand__error_new(code ? code : ERRAND_E_FAILED, "%s",
                                        message ? message : "failed");
   if (e)
-    free(atomic_exchange(&t->err, e));
+    free(atomic_exchange(&errand__task_cold_w(t)->err, e));
 }
 
 /* A dedicated task leaves its delay straight for its thread. */
@@ -562,7 +593,7 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
   errand__rt *rt = t->rt;
   if (kind == TIMER_DELAY) {
     uint32_t s = ld_acq(&t->state);
-    bool ded = (s & ST_DEDICATED) && !t->aux->loop;
+    bool ded = (s & ST_DEDICATED) && !errand__task_aux(t)->loop;
     /* Before it is marked queued: from then on another worker may inline
      * it and read this. */
     if (t->t_ready)
@@ -572,7 +603,7 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
       errand__task_unref(t); /* RUN: it was cancelled while delayed */
       return;
     }
-    if (t->aux->signal || t->aux->loop) {
+    if (errand__task_aux(t)->signal || errand__task_aux(t)->loop) {
       errand__task_hooks.submit(t);
       return;
     }
@@ -589,14 +620,15 @@ void errand__task_timer_fired(void *ctx, uint64_t kind) {
   }
   if (kind == TIMER_QUEUE) {
     if (st_status(ld_acq(&t->state)) == ERRAND_STATUS_WAITING_TO_RUN)
-      errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED, ERRAND_E_TIMEOUT,
-                                 "queue timeout of %lld ms expired",
-                                 (long long)t->aux->queue_timeout_ms);
+      errand__task_end_unstarted(
+          t, ERRAND_STATUS_CANCELED, ERRAND_E_TIMEOUT,
+          "queue timeout of %lld ms expired",
+          (long long)errand__task_aux(t)->queue_timeout_ms);
   } else if (kind == TIMER_RUN) {
     if (st_status(ld_acq(&t->state)) == ERRAND_STATUS_RUNNING) {
       char msg[64];
       snprintf(msg, sizeof msg, "run timeout of %lld ms expired",
-               (long long)t->aux->run_timeout_ms);
+               (long long)errand__task_aux(t)->run_timeout_ms);
       errand__task_cancel(t, ERRAND_E_TIMEOUT, msg);
     }
   }
@@ -645,7 +677,8 @@ int errand_task_name(errand_task *h, const char **out) {
   GET_TASK(h, t);
   if (!out)
     return errand__err(ERRAND_E_INVALID, "out is NULL");
-  *out = t->aux && t->aux->name ? t->aux->name : "";
+  errand__aux *aux = errand__task_aux(t);
+  *out = aux && aux->name ? aux->name : "";
   return 0;
 }
 
@@ -696,7 +729,7 @@ int errand_task_result(errand_task *h, void **value) {
   if (st == ERRAND_STATUS_CANCELED)
     return errand__err(ERRAND_E_CANCELED, "task %llu was canceled",
                        (unsigned long long)t->id);
-  *value = t->result;
+  *value = errand__task_cold_of(t)->result;
   return 0;
 }
 
@@ -706,8 +739,9 @@ int errand_task_error(errand_task *h, int *code, const char **message) {
   if (st < ERRAND_STATUS_RAN_TO_COMPLETION)
     return errand__err(ERRAND_E_PENDING, "task %llu has not completed",
                        (unsigned long long)t->id);
-  errand__error *e =
-      st == ERRAND_STATUS_RAN_TO_COMPLETION ? NULL : ld_acq(&t->err);
+  errand__error *e = st == ERRAND_STATUS_RAN_TO_COMPLETION
+                         ? NULL
+                         : ld_acq(&errand__task_cold_of(t)->err);
   if (code)
     *code =
         e ? e->code : (st == ERRAND_STATUS_CANCELED ? ERRAND_E_CANCELED : 0);
@@ -743,10 +777,7 @@ int errand_task_set_result(errand_task *h, void *value,
   int rc = require_self(t);
   if (rc)
     return rc;
-  if (t->result_free && t->result && t->result != value)
-    t->result_free(t->result);
-  t->result = value;
-  t->result_free = free_fn;
+  set_result(t, value, free_fn);
   return 0;
 }
 
@@ -773,7 +804,7 @@ int errand_task_fail(errand_task *h, int code, const char *fmt, ...) {
   }
   /* Otherwise its own message replaces a cancel reason or a child's
    * error. */
-  free(atomic_exchange(&t->err, e));
+  free(atomic_exchange(&errand__task_cold_w(t)->err, e));
   return code;
 }
 
@@ -811,5 +842,6 @@ const char *errand_status_name(errand_status s) {
 
 static void tables_init_once(void) {
   errand__table_set_size(&errand__task_table, sizeof(errand__task));
+  errand__table_set_cold(&errand__task_table, sizeof(errand__task_cold));
   errand__table_set_size(&errand__runtime_table, sizeof(errand__rt));
 }

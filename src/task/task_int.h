@@ -2,7 +2,8 @@
  * task_int.h — layer 2: the task a caller holds, and the runtime around the
  * scheduler.
  *
- * A task is one 128-byte-or-less record in the handle table.  Everything
+ * A task is one 64-byte record in the handle table, plus a cold part that
+ * only tasks with options, results, errors or listeners touch.  Everything
  * that changes after the post lives in one 32-bit state word changed by CAS
  * (status, cancel request, level, outcome bits), so a status read is one
  * load and the seven-status machine cannot go backwards: every transition
@@ -39,6 +40,11 @@
 #define ST_DISPATCHED (1u << 18) /* completion listeners all fired */
 #define ST_DELAYED (1u << 16)    /* counted as waiting for its delay */
 #define ST_ATTACHED (1u << 19)   /* a child ever attached (see attach) */
+/* Which parts of errand__task_cold may hold something (see there). */
+#define ST_AUX (1u << 20)    /* options: cold->aux */
+#define ST_PARENT (1u << 21) /* a parent: cold->parent */
+#define ST_COLD (1u << 22)   /* anything else written there */
+#define ST_COLD_USED (ST_AUX | ST_PARENT | ST_COLD | ST_LISTENERS)
 
 enum { OWN_NONE = 0, OWN_OK = 1, OWN_CANCELED = 2, OWN_FAULTED = 3 };
 
@@ -86,29 +92,78 @@ typedef struct errand__aux {
   _Atomic(errand__error *) cancel_reason;
 } errand__aux;
 
+/* The part of a task every task uses: one cache line, the only one a
+ * worker takes from the poster's core for a task without options. */
 struct errand__task {
-  errand__slot slot; /* first: the handle table's header */
+  union {
+    errand__slot slot; /* first: the handle table's header */
+    /* The same members (so either may be read, C11 6.5.2.3): the state
+     * lives in the header's spare word. */
+    struct {
+      _Atomic uint64_t refgen_;
+      uint32_t index_;
+      _Atomic uint32_t state;
+    };
+  };
   errand__node node;
-  _Atomic uint32_t state;
-  /* 1 while the function has not returned, + 1 per attached child that is
-   * not final; the task becomes final when it drops to 0. */
-  _Atomic uint32_t pending;
+  errand__rt *rt;
   errand_fn fn;
   void *arg;
-  void *result;
-  errand_free_fn result_free;
-  _Atomic(errand__error *) err;
-  errand__rt *rt;
-  struct errand__task *parent;
   uint64_t id;
   /* errand__stamp when it became ready, for the wait histogram; 0 for a
    * task the histograms do not time (see timed_post in post.c). */
   uint64_t t_ready;
-  errand__listener *listeners; /* under the task's stripe lock */
-  errand__aux *aux;
 };
 
-_Static_assert(sizeof(errand__task) <= 128, "a task record fits in 128 bytes");
+_Static_assert(sizeof(errand__task) == 64, "a task record is one cache line");
+_Static_assert(offsetof(errand__task, state) == offsetof(errand__slot, word),
+               "a task's state is its slot header's spare word");
+
+/* The part of a task that only some tasks use, in the handle table's cold
+ * memory (errand__task_cold): a result, an error, listeners, a parent,
+ * options.  Zero until written; whoever writes a field first sets ST_COLD
+ * (or a bit that implies it, see ST_COLD_USED) in the state, and the
+ * record's last reference zeroes it again before the slot is reused.  Reads
+ * need no bit: an unwritten field reads as zero.  The paths every task
+ * takes test the state bits first, so a task that uses none of it never
+ * touches its cache line. */
+typedef struct errand__task_cold {
+  /* Aligned: one line per cold part too. */
+  _Alignas(64) errand__aux *aux; /* set at post (ST_AUX), never changed */
+  struct errand__task *parent;   /* set at post (ST_PARENT), never changed */
+  void *result;
+  errand_free_fn result_free;
+  _Atomic(errand__error *) err;
+  errand__listener *listeners; /* under the task's stripe lock */
+  /* How many things the task still waits for before it can be final, less
+   * one: the function (until it returns) and each attached child that is
+   * not final.  Kept less one so that the zero of fresh cold memory is
+   * "the function only": a task without children never touches it.  It
+   * ends at UINT32_MAX (nothing left), and then never moves again. */
+  _Atomic uint32_t pending_less1;
+} errand__task_cold;
+
+static inline errand__task_cold *errand__task_cold_of(const errand__task *t) {
+  return (errand__task_cold *)errand__table_cold(&errand__task_table, t);
+}
+/* The cold part, marked as written (see errand__task_cold). */
+static inline errand__task_cold *errand__task_cold_w(errand__task *t) {
+  if (!(ld_rlx(&t->state) & ST_COLD))
+    atomic_fetch_or_explicit(&t->state, ST_COLD, memory_order_relaxed);
+  return errand__task_cold_of(t);
+}
+/* Drops one of what t waits for; true when that was the last. */
+static inline bool errand__task_pending_drop(errand__task *t) {
+  return atomic_fetch_sub(&errand__task_cold_w(t)->pending_less1, 1) == 0;
+}
+/* The task's options, or NULL when it was posted without any. */
+static inline errand__aux *errand__task_aux(const errand__task *t) {
+  return (ld_rlx(&t->state) & ST_AUX) ? errand__task_cold_of(t)->aux : NULL;
+}
+static inline struct errand__task *errand__task_parent(const errand__task *t) {
+  return (ld_rlx(&t->state) & ST_PARENT) ? errand__task_cold_of(t)->parent
+                                         : NULL;
+}
 
 enum { RT_RUNNING = 0, RT_DRAINING = 1, RT_CANCELING = 2 };
 
@@ -180,6 +235,9 @@ void errand__tables_init(void);
 /* ---- lifecycle (task.c) ---- */
 void errand__task_unref(errand__task *t);
 void errand__task_unref_n(errand__task *t, uint32_t n);
+/* Frees a record whose references are all gone (or were never handed out):
+ * its cold part, its options, its slot. */
+void errand__task_free(errand__task *t);
 /* The scheduler's run callback. */
 void errand__task_run_node(void *ctx, errand__node *n);
 uint64_t errand__task_seq(errand__node *n);
@@ -196,15 +254,28 @@ uint32_t errand__task_request_cancel(errand__task *t, int code,
 /* The reason of the first cancellation request that gave one, or NULL.
  * Valid while the task is not final (and the caller holds a reference). */
 static inline errand__error *errand__task_cancel_reason(errand__task *t) {
-  errand__error *r = t->aux ? ld_acq(&t->aux->cancel_reason) : NULL;
-  if (!r && (r = ld_acq(&t->err)) && r->from_child)
+  errand__aux *aux = errand__task_aux(t);
+  errand__error *r = aux ? ld_acq(&aux->cancel_reason) : NULL;
+  if (!r && (r = ld_acq(&errand__task_cold_of(t)->err)) && r->from_child)
     r = NULL;
   return r;
 }
 /* Requests cancellation of a running task with a reason (kept as its error
  * if it ends CANCELED), or cancels it if it has not started. */
 void errand__task_cancel(errand__task *t, int code, const char *reason);
-bool errand__task_is_canceled(errand__task *t);
+/* Whether cancellation was asked of t or of one of its ancestors. */
+static inline bool errand__task_cancel_requested(const errand__task *t) {
+  for (const errand__task *a = t; a; a = errand__task_parent(a))
+    if (ld_acq(&a->state) & ST_CANCEL_REQ)
+      return true;
+  return false;
+}
+/* ... or of everything, by its runtime's shutdown.  Inline: a task that
+ * waits asks it on every wait. */
+static inline bool errand__task_is_canceled(errand__task *t) {
+  return ld_acq(&t->rt->phase) == RT_CANCELING ||
+         errand__task_cancel_requested(t);
+}
 /* Gives back one pending token (a child that will never exist). */
 void errand__task_drop_pending(errand__task *t);
 errand__task *errand__task_current_rec(void);
@@ -217,7 +288,7 @@ enum { TIMER_DELAY = 1, TIMER_QUEUE = 2, TIMER_RUN = 3 };
 bool errand__task_mark_queued(errand__task *t, bool from_delay);
 /* Counts a task entering the queue at level (when mark_queued's CAS is not
  * needed because nobody else can see the task yet). */
-void errand__task_stat_enqueued(errand__task *t, unsigned level);
+void errand__task_stat_enqueued(errand__rt *rt, unsigned level);
 /* Changes the level bits of a task that is not final, keeping the queue
  * counters right; returns the state before. */
 uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,

@@ -42,7 +42,8 @@ static inline bool try_inline(errand__task *t, errand__worker *w,
                               bool newest_only) {
   uint32_t s = ld_acq(&t->state);
   if (st_status(s) != ERRAND_STATUS_WAITING_TO_RUN || !(s & ST_QUEUED) ||
-      (s & ST_DEDICATED) || (t->aux && t->aux->loop) ||
+      (s & ST_DEDICATED) ||
+      ((s & ST_AUX) && errand__task_cold_of(t)->aux->loop) ||
       errand__sched_worker_self(t->rt->sched) != w)
     return false;
   /* Usually (fork-join) it is the newest node of our own deque: take it
@@ -145,7 +146,7 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
         }
       }
       for (errand__task *a = self; a && nchain < MAX_CANCEL_CHAIN;
-           a = a->parent) {
+           a = errand__task_parent(a)) {
         cl[nchain] =
             (errand__listener){.kinds = LISTEN_CANCEL, .parker = parker};
         errand__listen(a, &cl[nchain]);
@@ -172,15 +173,16 @@ int errand__wait_any_rec(errand__task *const *ts, size_t n, uint64_t deadline,
     }
     /* Deep cancel chains are not all enlisted: look again now and then. */
     uint64_t dl = deadline;
-    if (self && self->parent && nchain == MAX_CANCEL_CHAIN) {
+    if (self && errand__task_parent(self) && nchain == MAX_CANCEL_CHAIN) {
       uint64_t soon = (now ? now : errand__now_ns()) + 10000000u;
       if (!dl || soon < dl)
         dl = soon;
     }
     /* A thread outside the pool waiting for one process job waits for its
      * worker's answer itself (errand__aux.drive). */
-    if (n == 1 && !w && !self && ts[0]->aux) {
-      errand__drive_fn drive = ld_acq(&ts[0]->aux->drive);
+    errand__aux *aux = n == 1 && !w && !self ? errand__task_aux(ts[0]) : NULL;
+    if (aux) {
+      errand__drive_fn drive = ld_acq(&aux->drive);
       if (drive && drive(ts[0], dl))
         continue;
     }
@@ -329,7 +331,8 @@ int errand_task_sleep(errand_task *h, int64_t ms) {
   errand__listener cl[MAX_CANCEL_CHAIN];
   errand__task *chain[MAX_CANCEL_CHAIN];
   size_t nchain = 0;
-  for (errand__task *a = t; a && nchain < MAX_CANCEL_CHAIN; a = a->parent) {
+  for (errand__task *a = t; a && nchain < MAX_CANCEL_CHAIN;
+       a = errand__task_parent(a)) {
     cl[nchain] = (errand__listener){.kinds = LISTEN_CANCEL, .parker = parker};
     errand__listen(a, &cl[nchain]);
     chain[nchain++] = a;
