@@ -860,7 +860,7 @@ static void check_clean(errand_task *t, int i) {
 static int reuse_driver(errand_task *self, void *arg) {
   errand_runtime *rt = arg;
   errand_task *t[DIRTY_N];
-  char name[16];
+  char name[32];
   int i;
   atomic_store(&freed_values, 0);
   for (i = 0; i < DIRTY_N; i++) {
