@@ -138,7 +138,8 @@ typedef struct errand__task_cold {
   /* How many things the task still waits for before it can be final, less
    * one: the function (until it returns) and each attached child that is
    * not final.  Kept less one so that the zero of fresh cold memory is
-   * "the function only": a task without children never touches it.  It
+   * "the function only": a task that runs without children never touches
+   * it (one that ends unstarted counts it down, and marks the state).  It
    * ends at UINT32_MAX (nothing left), and then never moves again. */
   _Atomic uint32_t pending_less1;
 } errand__task_cold;
