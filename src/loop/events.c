@@ -176,8 +176,9 @@ int errand__task_emit_any(errand__task *t, const char *name, const void *data,
     return 0; /* nobody listens */
   pthread_mutex_t *m = errand__task_stripe(t);
   pthread_mutex_lock(m);
+  errand__listener *head = errand__task_cold_of(t)->listeners;
   size_t n = 0;
-  for (errand__listener *l = errand__task_cold_of(t)->listeners; l; l = l->next)
+  for (errand__listener *l = head; l; l = l->next)
     n += (l->kinds & LISTEN_EVENT) != 0;
   errand__listener *small[16];
   errand__listener **ls = n <= 16 ? small : errand__malloc(n * sizeof *ls);
@@ -186,7 +187,7 @@ int errand__task_emit_any(errand__task *t, const char *name, const void *data,
     return errand__err(ERRAND_E_NOMEM, "no memory to deliver an event");
   }
   size_t k = 0;
-  for (errand__listener *l = errand__task_cold_of(t)->listeners; l; l = l->next)
+  for (errand__listener *l = head; l; l = l->next)
     if (l->kinds & LISTEN_EVENT)
       ls[k++] = l;
   /* The list is newest first: queue for the oldest subscriber first, and

@@ -138,16 +138,9 @@ static int build(errand__rt *rt, errand_fn fn, void *arg,
 
 /* Frees a built task that was never scheduled. */
 static void unbuild(errand__task *t) {
-  errand__aux *aux = errand__task_aux(t);
-  if (aux) {
-    free(aux->name);
-    free(aux);
-  }
-  if (ld_rlx(&t->state) & ST_COLD_USED)
-    memset(errand__task_cold_of(t), 0, sizeof(errand__task_cold));
   while (!errand__ref_dec(t))
     ;
-  errand__table_free(&errand__task_table, t);
+  errand__task_free(t);
 }
 
 /* Posts left before this thread's next timed one (see timing_sample):
