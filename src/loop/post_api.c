@@ -7,13 +7,12 @@
 
 int errand_post(errand_runtime *h, errand_fn fn, void *arg,
                 const errand_post_options *opts, errand_task **out) {
-  static const errand_post_options defaults;
   if (!opts && fn) {
     /* The common post (every fork in fork-join): nothing to check,
      * subscribe or bind. */
     errand__rt *rt;
     int rc = errand__rt_for_post(h, &rt);
-    return rc ? rc : errand__task_post(rt, fn, arg, &defaults, NULL, out);
+    return rc ? rc : errand__task_post_plain(rt, fn, arg, out);
   }
   return errand__post_ext(h, fn, arg, opts, NULL, NULL, false, out);
 }

@@ -82,11 +82,17 @@ static uint64_t next_id(errand__rt *rt) {
   return id_next++;
 }
 
+/* build and schedule are inlined into each caller, so that the post
+ * without options (errand__task_post_plain) has them with its options
+ * known to be zero, and none of their branches on options left. */
+#define POST_INLINE __attribute__((always_inline)) inline
+
 /* id: the task's id, or 0 to take the next one. */
-static int build(errand__rt *rt, errand_fn fn, void *arg,
-                 const errand_post_options *o, const errand__post_target *tg,
-                 errand__task *parent, bool want_handle, uint64_t id,
-                 errand__task **out) {
+static POST_INLINE int build(errand__rt *rt, errand_fn fn, void *arg,
+                             const errand_post_options *o,
+                             const errand__post_target *tg,
+                             errand__task *parent, bool want_handle,
+                             uint64_t id, errand__task **out) {
   /* LIFE + RUN + the caller's handle + the queue timer's */
   uint32_t refs =
       2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
@@ -162,13 +168,14 @@ static int timers_needed(const errand_post_options *o) {
 }
 
 /* Hands a built task to the scheduler: cannot fail except for a dedicated
- * thread that cannot start, which faults the task. */
-static void schedule(errand__rt *rt, errand__task *t,
-                     const errand_post_options *o, uint64_t now,
-                     bool run_here) {
+ * thread that cannot start, which faults the task.  aux is the task's
+ * options (errand__task_aux(t)), passed in so that a caller that knows it
+ * built none has every branch on them folded away. */
+static POST_INLINE void schedule(errand__rt *rt, errand__task *t,
+                                 const errand_post_options *o, errand__aux *aux,
+                                 uint64_t now, bool run_here) {
   if (!now && (o->queue_timeout_ms || o->delay_ms))
     now = errand__now_ns();
-  errand__aux *aux = errand__task_aux(t);
   bool hooked = aux && (aux->signal || aux->loop);
   bool owned;
   errand__stats_block *b = errand__stats_self(rt->sched, &owned);
@@ -289,23 +296,39 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
     tg->before(t, tg->before_ctx);
   if (out)
     *out = errand__task_handle(t);
-  schedule(rt, t, o, 0, tg && tg->run_here);
+  schedule(rt, t, o, errand__task_aux(t), 0, tg && tg->run_here);
+  return 0;
+}
+
+/* Zero options, as a post without options has: the posts that pass these
+ * get build and schedule with every branch on options folded away. */
+static const errand_post_options no_options;
+
+int errand__task_post_plain(errand__rt *rt, errand_fn fn, void *arg,
+                            errand_task **out) {
+  errand__task *t = NULL;
+  int rc = build(rt, fn, arg, &no_options, NULL, NULL, out != NULL, 0, &t);
+  if (rc)
+    return rc;
+  if (out)
+    *out = errand__task_handle(t);
+  schedule(rt, t, &no_options, NULL, 0, false); /* build gave it no aux */
   return 0;
 }
 
 errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
                                        void *arg) {
-  static const errand_post_options defaults;
   errand__task *t = NULL;
-  if (build(rt, fn, arg, &defaults, NULL, NULL, false, 0, &t))
+  /* !t never holds after a build that returned 0; saying so keeps gcc,
+   * with build inlined, from warning of a write through a NULL t. */
+  if (build(rt, fn, arg, &no_options, NULL, NULL, false, 0, &t) || !t)
     return NULL;
   atomic_fetch_or(&t->state, ST_INTERNAL);
   return t;
 }
 
 void errand__internal_schedule(errand__task *t) {
-  static const errand_post_options defaults;
-  schedule(t->rt, t, &defaults, 0, false);
+  schedule(t->rt, t, &no_options, errand__task_aux(t), 0, false);
 }
 
 void errand__internal_discard(errand__task *t) { unbuild(t); }
@@ -394,7 +417,7 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
         unseen++;
       }
     } else {
-      schedule(rt, t, o, now, false);
+      schedule(rt, t, o, errand__task_aux(t), now, false);
     }
     t = next;
   }

@@ -321,6 +321,10 @@ typedef struct errand__post_target {
 int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
                       const errand_post_options *o,
                       const errand__post_target *target, errand_task **out);
+/* errand__task_post with no options and no target: the common post (every
+ * fork in fork-join), with nothing to check or look up. */
+int errand__task_post_plain(errand__rt *rt, errand_fn fn, void *arg,
+                            errand_task **out);
 int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
                             size_t n, const errand_post_options *o,
                             errand_task **out);
