@@ -31,6 +31,11 @@ void bench_sleep_until_ns(uint64_t deadline_ns) {
   }
 }
 
+void bench_sleep_until_tick(uint64_t t0_ns, long i, int spacing_us) {
+  bench_sleep_until_ns(t0_ns +
+                       (uint64_t)(i + 1) * (uint64_t)spacing_us * 1000u);
+}
+
 void bench_spin_ns(uint64_t ns) {
   uint64_t end = bench_now_ns() + ns;
   while (bench_now_ns() < end) {

@@ -19,6 +19,11 @@ uint64_t bench_now_ns(void);
 /* Sleeps until the CLOCK_MONOTONIC instant deadline_ns (absolute). */
 void bench_sleep_until_ns(uint64_t deadline_ns);
 
+/* Sleeps until tick i (from 0) of a schedule that starts at t0_ns with
+ * one tick every spacing_us: the first tick is one spacing after t0_ns.
+ * Absolute, so one late wake-up does not shift the ticks after it. */
+void bench_sleep_until_tick(uint64_t t0_ns, long i, int spacing_us);
+
 /* Busy-waits for ns nanoseconds (the "~50 µs of work" of W4). */
 void bench_spin_ns(uint64_t ns);
 

@@ -91,8 +91,7 @@ static void w3_floor(const w3_ctx *ctx) {
     bench_fail("pthread_create failed");
   uint64_t t0 = bench_now_ns() + 10000000u; /* the spinner is running */
   for (long i = 0; i < ctx->n; i++) {
-    bench_sleep_until_ns(t0 +
-                         (uint64_t)(i + 1) * (uint64_t)ctx->spacing_us * 1000u);
+    bench_sleep_until_tick(t0, i, ctx->spacing_us);
     uint64_t give_up = bench_now_ns() + 1000000000u;
     while (atomic_load_explicit(&f.mailbox, memory_order_acquire))
       if (bench_now_ns() > give_up)
@@ -146,8 +145,7 @@ static void w3_child(const bench_grid *g, int conf, int row, void *ctx_) {
   int64_t cpu0 = pool_cpu_ns();
   uint64_t t0 = bench_now_ns();
   for (long i = 0; i < ctx->n; i++) {
-    bench_sleep_until_ns(t0 +
-                         (uint64_t)(i + 1) * (uint64_t)ctx->spacing_us * 1000u);
+    bench_sleep_until_tick(t0, i, ctx->spacing_us);
     s[i].t_post = bench_now_ns();
     if (p->post(pool, &s[i]) != 0)
       bench_fail("post %ld failed", i);

@@ -101,8 +101,7 @@ static void w4_floor(const w4_ctx *ctx) {
     bench_fail("pthread_create failed");
   uint64_t t1 = bench_now_ns() + 10000000u; /* the burners are running */
   for (long i = 0; i < ctx->nub; i++) {
-    bench_sleep_until_ns(t1 +
-                         (uint64_t)(i + 1) * (uint64_t)ctx->spacing_us * 1000u);
+    bench_sleep_until_tick(t1, i, ctx->spacing_us);
     /* A wake can take longer than a tick: the next one waits for it. */
     uint64_t give_up = bench_now_ns() + 1000000000u;
     while (atomic_load(&f.word) != 0) {
@@ -181,8 +180,7 @@ static void w4_child(const bench_grid *g, int conf, int row, void *ctx_) {
   }
   uint64_t t1 = bench_now_ns();
   for (long i = 0; i < ctx->nub; i++) {
-    bench_sleep_until_ns(t1 +
-                         (uint64_t)(i + 1) * (uint64_t)ctx->spacing_us * 1000u);
+    bench_sleep_until_tick(t1, i, ctx->spacing_us);
     ub[i].t_post = bench_now_ns();
     int rc = p->post_prio ? p->post_prio(pool, &ub[i], BENCH_PRIO_USER_BLOCKING)
                           : p->post(pool, &ub[i]);
