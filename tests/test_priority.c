@@ -561,6 +561,122 @@ TEST(user_blocking_post_is_next_for_a_worker_deep_in_a_stream) {
   for (it = 0; it < n && !check_failed(); it++) ub_mid_stream_once(&r, it & 1);
 }
 
+/* --------------------------------------------------------------------- */
+/* Many posters at once                                                   */
+/* --------------------------------------------------------------------- */
+
+/* Four threads post at the same time, in bursts of random size with random
+ * pauses between them (so the queue from outside empties and refills all
+ * the time), one by one with and without a handle, and as batches.  Every
+ * task runs exactly once; with one worker, each poster's tasks also start
+ * in that poster's post order. */
+enum { MP_POSTERS = 4, MP_PER = 3000, MP_BURST = 64 };
+
+static struct {
+  atomic_int ran[MP_POSTERS][MP_PER];
+  int last[MP_POSTERS]; /* written by the one worker only */
+  int check_order;
+  atomic_int total, twice, out_of_order, post_errors;
+} mp;
+
+typedef struct mp_poster_arg {
+  errand_runtime *rt;
+  int poster;
+  uint64_t seed;
+} mp_poster_arg;
+
+static int mp_task(errand_task *self, void *arg) {
+  int id = (int)(intptr_t)arg, p = id / MP_PER, k = id % MP_PER;
+  (void)self;
+  if (atomic_fetch_add(&mp.ran[p][k], 1) != 0) atomic_fetch_add(&mp.twice, 1);
+  if (mp.check_order) {
+    if (k <= mp.last[p]) atomic_fetch_add(&mp.out_of_order, 1);
+    mp.last[p] = k;
+  }
+  atomic_fetch_add(&mp.total, 1);
+  return 0;
+}
+
+static void *mp_poster(void *arg) {
+  mp_poster_arg *a = arg;
+  check_rng r;
+  int k = 0, i;
+  check_rng_init(&r, a->seed);
+  while (k < MP_PER) {
+    int burst = 1 + (int)check_rng_below(&r, MP_BURST);
+    void *args[MP_BURST];
+    if (burst > MP_PER - k) burst = MP_PER - k;
+    for (i = 0; i < burst; i++)
+      args[i] = (void *)(intptr_t)(a->poster * MP_PER + k + i);
+    switch (check_rng_below(&r, 3)) {
+    case 0:
+      for (i = 0; i < burst; i++)
+        if (errand_post(a->rt, mp_task, args[i], NULL, NULL))
+          atomic_fetch_add(&mp.post_errors, 1);
+      break;
+    case 1:
+      for (i = 0; i < burst; i++) {
+        errand_task *t = NULL;
+        if (errand_post(a->rt, mp_task, args[i], NULL, &t) ||
+            errand_task_release(t))
+          atomic_fetch_add(&mp.post_errors, 1);
+      }
+      break;
+    default:
+      if (errand_post_batch(a->rt, mp_task, args, (size_t)burst, NULL, NULL))
+        atomic_fetch_add(&mp.post_errors, 1);
+    }
+    k += burst;
+    if (check_rng_below(&r, 4) == 0)
+      check_sleep_us((int64_t)check_rng_below(&r, 200));
+  }
+  return NULL;
+}
+
+static void many_posters_once(uint64_t seed, int workers) {
+  errand_runtime_options o;
+  pthread_t th[MP_POSTERS];
+  mp_poster_arg a[MP_POSTERS];
+  int p, k, missing = 0;
+  memset(&o, 0, sizeof o);
+  o.workers = workers;
+  o.max_compensating = -1;
+  errand_runtime *rt = rt_new_opts(&o);
+  REQUIRE(rt);
+  for (p = 0; p < MP_POSTERS; p++) {
+    mp.last[p] = -1;
+    for (k = 0; k < MP_PER; k++) atomic_store(&mp.ran[p][k], 0);
+  }
+  mp.check_order = workers == 1;
+  atomic_store(&mp.total, 0);
+  atomic_store(&mp.twice, 0);
+  atomic_store(&mp.out_of_order, 0);
+  atomic_store(&mp.post_errors, 0);
+  for (p = 0; p < MP_POSTERS; p++) {
+    a[p].rt = rt;
+    a[p].poster = p;
+    a[p].seed = seed + (uint64_t)p;
+    REQUIRE(pthread_create(&th[p], NULL, mp_poster, &a[p]) == 0);
+  }
+  for (p = 0; p < MP_POSTERS; p++) pthread_join(th[p], NULL);
+  CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_DRAIN, -1));
+  CHECK_EQ_INT(atomic_load(&mp.post_errors), 0);
+  CHECK_EQ_INT(atomic_load(&mp.total), MP_POSTERS * MP_PER);
+  CHECK_EQ_INT(atomic_load(&mp.twice), 0);
+  CHECK_EQ_INT(atomic_load(&mp.out_of_order), 0);
+  for (p = 0; p < MP_POSTERS; p++)
+    for (k = 0; k < MP_PER; k++) missing += atomic_load(&mp.ran[p][k]) == 0;
+  CHECK_EQ_INT(missing, 0);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+TEST(four_threads_posting_at_once_each_task_runs_once_in_each_posters_order) {
+  uint64_t seed = check_seed("four_threads_posting_at_once");
+  int it, n = check_iters(24);
+  for (it = 0; it < n && !check_failed(); it++)
+    many_posters_once(seed + 16u * (uint64_t)it, 1 + (it & 1));
+}
+
 int main(int argc, char **argv) {
   pthread_mutex_init(&lg.mu, NULL);
   return check_run(argc, argv);

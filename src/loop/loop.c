@@ -72,21 +72,20 @@ static uint64_t seq_of(errand__node *n) {
 /* Inserts by post order (appends in the common case). */
 static void insert_locked(errand__loop *l, errand__node *n, unsigned level) {
   uint64_t k = seq_of(n);
-  if (!l->ttail[level] || seq_of(l->ttail[level]) < k) {
-    n->next = NULL;
-    if (l->ttail[level])
-      l->ttail[level]->next = n;
-    else
-      l->thead[level] = n;
-    l->ttail[level] = n;
-    return;
+  errand__node *prev = l->ttail[level];
+  if (prev && seq_of(prev) > k) {
+    prev = NULL;
+    for (errand__node *m = l->thead[level]; m && seq_of(m) < k;
+         m = ld_rlx(&m->next))
+      prev = m;
   }
-  errand__node **pp = &l->thead[level];
-  while (*pp && seq_of(*pp) < k)
-    pp = &(*pp)->next;
-  n->next = *pp;
-  *pp = n;
-  if (!n->next)
+  errand__node *next = prev ? ld_rlx(&prev->next) : l->thead[level];
+  st_rlx(&n->next, next);
+  if (prev)
+    st_rlx(&prev->next, n);
+  else
+    l->thead[level] = n;
+  if (!next)
     l->ttail[level] = n;
 }
 
@@ -108,13 +107,13 @@ static void hook_relevel(errand__task *t) {
   pthread_mutex_lock(&l->mu);
   for (unsigned lv = 0; lv < ERRAND__LEVELS; lv++) {
     errand__node *prev = NULL;
-    for (errand__node *n = l->thead[lv]; n; prev = n, n = n->next) {
+    for (errand__node *n = l->thead[lv]; n; prev = n, n = ld_rlx(&n->next)) {
       if (n != &t->node)
         continue;
       if (prev)
-        prev->next = n->next;
+        st_rlx(&prev->next, ld_rlx(&n->next));
       else
-        l->thead[lv] = n->next;
+        l->thead[lv] = ld_rlx(&n->next);
       if (l->ttail[lv] == n)
         l->ttail[lv] = prev;
       insert_locked(l, n, st_level(ld_acq(&t->state)));
@@ -257,7 +256,7 @@ int errand_loop_destroy(errand_loop *h) {
   }
   for (unsigned lv = 0; lv < ERRAND__LEVELS; lv++) {
     for (errand__node *n = nodes[lv]; n;) {
-      errand__node *next = n->next;
+      errand__node *next = ld_rlx(&n->next);
       errand__task *t = container_of(n, errand__task, node);
       errand__task_end_unstarted(t, ERRAND_STATUS_CANCELED, ERRAND_E_CANCELED,
                                  "canceled: its loop was destroyed");
@@ -310,8 +309,8 @@ static int run_pending(errand__loop *l, int max, int *ran) {
     for (unsigned lv = 0; lv < ERRAND__LEVELS && !node; lv++) {
       node = l->thead[lv];
       if (node) {
-        l->thead[lv] = node->next;
-        if (!node->next)
+        l->thead[lv] = ld_rlx(&node->next);
+        if (!l->thead[lv])
           l->ttail[lv] = NULL;
       }
     }

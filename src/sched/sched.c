@@ -15,6 +15,7 @@
  */
 #include "sched/sched_priv.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +138,10 @@ void errand__sched_pass_wake(errand__worker *w) {
 }
 
 /* Whether the injection queue may hold nodes at level: its mask bit, or
- * a push a consumer has not moved to the list yet. */
+ * a push a consumer has not seen yet. */
 static bool inj_nonempty(errand__sched *s, unsigned level) {
   return (ld_acq(&s->inj_mask) & (1u << level)) ||
-         atomic_load(&s->inj_in[level]) != NULL;
+         atomic_load(&s->inj_last[level]) != &s->inj_stub[level];
 }
 
 bool errand__sched_has_work(errand__sched *s) {
@@ -163,59 +164,115 @@ bool errand__sched_has_work(errand__sched *s) {
 
 static void wake_urgent(errand__sched *s, unsigned level);
 
-static void inj_append_locked(errand__sched *s, errand__node *head,
-                              errand__node *tail, unsigned level) {
-  tail->next = NULL;
-  if (s->inj_tail[level])
-    s->inj_tail[level]->next = head;
-  else
-    s->inj_head[level] = head;
-  s->inj_tail[level] = tail;
+/* Appends head..tail (linked, in post order) to the queue: one exchange
+ * makes them the newest, and linking the node before them makes them
+ * reachable.  Between the two a consumer cannot take them or anything
+ * posted after them (queue_take_locked reports it as busy): the poster is
+ * two instructions from done.  The exchange is seq_cst: with the mask load
+ * after it, it pairs with inj_clear_if_empty_locked, so the bit never
+ * stays clear over a pushed node.  release on the link: a consumer that
+ * reads it sees the nodes' contents and their links to each other. */
+static void inj_push(errand__sched *s, errand__node *head, errand__node *tail,
+                     unsigned level) {
+  st_rlx(&tail->next, NULL);
+  errand__node *prev = atomic_exchange(&s->inj_last[level], tail);
+  st_rel(&prev->next, head);
   /* Read first: workers poll this word, so do not dirty its line when the
-   * bit is already set (the mutex orders it with the list itself). */
-  if (!(ld_rlx(&s->inj_mask) & (1u << level)))
-    atomic_fetch_or_explicit(&s->inj_mask, 1u << level, memory_order_release);
-}
-
-/* Under inj_mu: moves what posters pushed onto the list's tail, oldest
- * first.  Every reader of the list calls it first, so the list stays in
- * post order. */
-static void inj_splice_locked(errand__sched *s, unsigned level) {
-  if (!ld_rlx(&s->inj_in[level]))
-    return;
-  /* acquire: the pushers' links (written before their release CAS). */
-  errand__node *n =
-      atomic_exchange_explicit(&s->inj_in[level], NULL, memory_order_acquire);
-  errand__node *oldest = NULL, *newest = n;
-  while (n) {
-    errand__node *next = n->next;
-    n->next = oldest;
-    oldest = n;
-    n = next;
-  }
-  if (oldest)
-    inj_append_locked(s, oldest, newest, level);
-}
-
-/* Under inj_mu, when the list of level has emptied: clears its mask bit,
- * unless a push came in meanwhile.  seq_cst on both sides (here: clear,
- * then read the stack; the poster: push, then read the mask) so that one
- * of the two sees the other and the bit never stays clear over a pushed
- * node. */
-static void inj_clear_bit_locked(errand__sched *s, unsigned level) {
-  atomic_fetch_and(&s->inj_mask, ~(1u << level));
-  if (atomic_load(&s->inj_in[level]))
+   * bit is already set. */
+  if (!(atomic_load(&s->inj_mask) & (1u << level)))
     atomic_fetch_or(&s->inj_mask, 1u << level);
 }
 
-/* Lock-free: a post from outside the pool must not queue behind a worker
- * that holds inj_mu while it moves a batch. */
-static void inj_push(errand__sched *s, errand__node *n, unsigned level) {
-  errand__node *top = ld_rlx(&s->inj_in[level]);
-  do
-    n->next = top;
-  while (!atomic_compare_exchange_weak(&s->inj_in[level], &top, n));
-  if (!(atomic_load(&s->inj_mask) & (1u << level)))
+/* Under inj_mu: takes the queue's oldest node.  NULL when it is empty, when
+ * stop_at_movable and the oldest is movable (it stays first), or when the
+ * oldest is not linked yet (*busy: a poster is between its exchange and
+ * its link, see inj_push; taking it now would let that link land in a node
+ * that may already have run and been freed). */
+static errand__node *queue_take_locked(errand__sched *s, unsigned level,
+                                       bool stop_at_movable, bool *busy) {
+  errand__node *stub = &s->inj_stub[level];
+  errand__node *n = s->inj_first[level];
+  errand__node *next = ld_acq(&n->next);
+  if (n == stub) {
+    if (!next) {
+      *busy = atomic_load(&s->inj_last[level]) != stub;
+      return NULL;
+    }
+    s->inj_first[level] = n = next; /* the stub leaves until needed again */
+    next = ld_acq(&n->next);
+  }
+  if (stop_at_movable && s->cfg.movable(n))
+    return NULL;
+  if (!next) {
+    if (atomic_load(&s->inj_last[level]) != n) {
+      *busy = true;
+      return NULL;
+    }
+    /* n is the newest: the stub goes behind it so that the queue never
+     * empties under posters, who only ever touch its last node. */
+    inj_push(s, stub, stub, level);
+    if (!(next = ld_acq(&n->next))) {
+      *busy = true; /* a post came first: its link to n is on its way */
+      return NULL;
+    }
+  }
+  s->inj_first[level] = next;
+  return n;
+}
+
+/* Under inj_mu: takes up to max nodes off the queue, oldest first, in a
+ * tight loop for the common case; stops at what needs queue_take_locked
+ * (the stub, the newest node, one not linked yet) and before a movable
+ * one.  Returns how many it took. */
+static int queue_take_run_locked(errand__sched *s, unsigned level,
+                                 errand__node **out, int max) {
+  errand__node *stub = &s->inj_stub[level], *n = s->inj_first[level], *next;
+  int k = 0;
+  while (k < max && n != stub && (next = ld_acq(&n->next)) &&
+         !s->cfg.movable(n)) {
+    out[k++] = n;
+    n = next;
+  }
+  s->inj_first[level] = n;
+  return k;
+}
+
+/* Under inj_mu: the oldest injected node, from the list in front first. */
+static errand__node *inj_take_locked(errand__sched *s, unsigned level,
+                                     bool stop_at_movable, bool *busy) {
+  errand__node *n = s->inj_head[level];
+  if (!n)
+    return queue_take_locked(s, level, stop_at_movable, busy);
+  if (stop_at_movable && s->cfg.movable(n))
+    return NULL;
+  s->inj_head[level] = ld_rlx(&n->next);
+  if (!s->inj_head[level])
+    s->inj_tail[level] = NULL;
+  return n;
+}
+
+/* Under inj_mu, for the rare callers that must see every node (a priority
+ * change, the scheduler's stop): waits out a post between its two steps. */
+static errand__node *queue_take_all_locked(errand__sched *s, unsigned level) {
+  for (;;) {
+    bool busy = false;
+    errand__node *n = queue_take_locked(s, level, false, &busy);
+    if (n || !busy)
+      return n;
+    sched_yield();
+  }
+}
+
+/* Under inj_mu: clears level's mask bit if the list and the queue are
+ * empty, unless a push came in meanwhile.  seq_cst on both sides (here:
+ * clear, then read the queue's last node; the poster: exchange it, then
+ * read the mask) so that one of the two sees the other. */
+static void inj_clear_if_empty_locked(errand__sched *s, unsigned level) {
+  errand__node *stub = &s->inj_stub[level];
+  if (s->inj_head[level] || s->inj_first[level] != stub || ld_rlx(&stub->next))
+    return;
+  atomic_fetch_and(&s->inj_mask, ~(1u << level));
+  if (atomic_load(&s->inj_last[level]) != stub)
     atomic_fetch_or(&s->inj_mask, 1u << level);
 }
 
@@ -235,7 +292,7 @@ void errand__sched_submit(errand__sched *s, errand__node *n, unsigned level,
     wake_urgent(s, level);
     return;
   }
-  inj_push(s, n, level);
+  inj_push(s, n, n, level);
   count_arrivals(s, level);
   errand__sched_notify(s, 1);
   wake_urgent(s, level);
@@ -246,10 +303,7 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
                                 unsigned level) {
   if (!count)
     return;
-  pthread_mutex_lock(&s->inj_mu);
-  inj_splice_locked(s, level); /* the chain comes after earlier pushes */
-  inj_append_locked(s, head, tail, level);
-  pthread_mutex_unlock(&s->inj_mu);
+  inj_push(s, head, tail, level);
   count_arrivals(s, level);
   errand__sched_notify(s, count > (size_t)s->nslots ? s->nslots : (int)count);
   wake_urgent(s, level);
@@ -259,23 +313,17 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
  * one lock round: amortises the lock over a burst of posts from outside. */
 #define INJ_BATCH 32
 
-static errand__node *inj_pop_locked(errand__sched *s, unsigned level) {
-  inj_splice_locked(s, level);
-  errand__node *n = s->inj_head[level];
-  if (n) {
-    s->inj_head[level] = n->next;
-    if (!n->next) {
-      s->inj_tail[level] = NULL;
-      inj_clear_bit_locked(s, level);
-    }
-    n->next = NULL;
-  }
-  return n;
-}
-
 static errand__node *inj_pop(errand__sched *s, unsigned level) {
   pthread_mutex_lock(&s->inj_mu);
-  errand__node *n = inj_pop_locked(s, level);
+  errand__node *n = s->inj_head[level];
+  if (n) {
+    s->inj_head[level] = ld_rlx(&n->next);
+    if (!s->inj_head[level])
+      s->inj_tail[level] = NULL;
+  } else {
+    n = queue_take_all_locked(s, level);
+  }
+  inj_clear_if_empty_locked(s, level);
   pthread_mutex_unlock(&s->inj_mu);
   return n;
 }
@@ -300,59 +348,71 @@ static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry) {
     *retry = true;
     return NULL;
   }
-  inj_splice_locked(s, level);
-  errand__node *n = s->inj_head[level];
-  if (!n) {
-    pthread_mutex_unlock(&s->inj_mu);
-    return NULL;
+  /* n and up to INJ_BATCH nodes behind it (stopping at a movable one,
+   * which must stay where requeue finds it) go to our inbox.  The mask bit
+   * stays set until they are in the inbox, so a worker checking for work
+   * before it parks sees them in one place or the other. */
+  bool busy = false;
+  errand__node *n = inj_take_locked(s, level, false, &busy);
+  if (n) {
+    errand__node *batch[INJ_BATCH];
+    int nb = 0;
+    for (;;) {
+      if (!s->inj_head[level])
+        nb += queue_take_run_locked(s, level, batch + nb, INJ_BATCH - nb);
+      if (nb == INJ_BATCH ||
+          !(batch[nb] = inj_take_locked(s, level, true, &busy)))
+        break;
+      nb++;
+    }
+    if (nb) {
+      /* Every inbox is empty and only we push to ours: INJ_BATCH fit. */
+      st_rel(&w->inbox_batch[level], ++s->inj_batches);
+      for (int i = 0; i < nb; i++)
+        errand__deque_push(&w->inbox[level], batch[i]);
+    }
   }
-  /* Unlink n and up to INJ_BATCH nodes behind it (stopping at a movable
-   * one) while nothing else can see them, writing their links first: once
-   * in the inbox a thief may run and free one at once.  The mask bit stays
-   * set until they are in the inbox, so a worker checking for work before
-   * it parks sees them in one place or the other. */
-  errand__node *batch[INJ_BATCH];
-  int nb = 0;
-  errand__node *m = n->next;
-  while (m && nb < INJ_BATCH && !s->cfg.movable(m)) {
-    batch[nb++] = m;
-    m = m->next;
-  }
-  s->inj_head[level] = m;
-  if (!m)
-    s->inj_tail[level] = NULL;
-  n->next = NULL;
-  for (int i = 0; i < nb; i++)
-    batch[i]->next = NULL;
-  if (nb) {
-    /* Every inbox is empty and only we push to ours: INJ_BATCH fit. */
-    st_rel(&w->inbox_batch[level], ++s->inj_batches);
-    for (int i = 0; i < nb; i++)
-      errand__deque_push(&w->inbox[level], batch[i]);
-  }
-  if (!m)
-    inj_clear_bit_locked(s, level);
+  inj_clear_if_empty_locked(s, level);
   pthread_mutex_unlock(&s->inj_mu);
   return n;
 }
 
+/* A list of nodes being built under inj_mu. */
+typedef struct node_list {
+  errand__node *head, *tail;
+} node_list;
+
+static void list_add(node_list *l, errand__node *n) {
+  st_rlx(&n->next, NULL);
+  if (l->tail)
+    st_rlx(&l->tail->next, n);
+  else
+    l->head = n;
+  l->tail = n;
+}
+
+/* Empties level's list in front and its queue, in post order. */
+static node_list take_level_all_locked(errand__sched *s, unsigned level) {
+  node_list all = {s->inj_head[level], s->inj_tail[level]};
+  s->inj_head[level] = s->inj_tail[level] = NULL;
+  errand__node *n;
+  while ((n = queue_take_all_locked(s, level)))
+    list_add(&all, n);
+  return all;
+}
+
 /* Merges two lists, each in post order, into one (stable: a's first on a
- * tie).  *tail (tail may be NULL): its last node. */
-static errand__node *merge_by_seq(errand__sched *s, errand__node *a,
-                                  errand__node *b, errand__node **tail) {
-  errand__node *res = NULL, **rp = &res, *last = NULL;
+ * tie). */
+static node_list merge_by_seq(errand__sched *s, errand__node *a,
+                              errand__node *b) {
+  node_list res = {NULL, NULL};
   while (a || b) {
     errand__node **src =
         (!b || (a && s->cfg.seq(a) <= s->cfg.seq(b))) ? &a : &b;
     errand__node *n = *src;
-    *src = n->next;
-    *rp = n;
-    rp = &n->next;
-    last = n;
+    *src = ld_rlx(&n->next);
+    list_add(&res, n);
   }
-  *rp = NULL;
-  if (tail)
-    *tail = last;
   return res;
 }
 
@@ -363,41 +423,36 @@ size_t errand__sched_requeue(errand__sched *s,
   pthread_mutex_lock(&s->inj_mu);
   errand__node *mhead = NULL;
   for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
-    inj_splice_locked(s, l);
     if (l == new_level)
       continue;
-    /* A level's list is in post order, so the nodes picked from it are
-     * too: append them, then merge with those of the other levels.  Linear
-     * in the queue's length: a signal's priority change with thousands of
-     * tasks queued must not cost their square (sorted insertion did). */
-    errand__node **pp = &s->inj_head[l], *prev = NULL;
-    errand__node *sub = NULL, **subt = &sub;
-    while (*pp) {
-      errand__node *n = *pp;
+    /* A level's nodes are in post order, so the ones picked are too:
+     * append them, then merge with those of the other levels.  Linear in
+     * the queue's length: a signal's priority change with thousands of
+     * tasks queued must not cost their square (sorted insertion did).  The
+     * others stay, now all in the list in front of the queue. */
+    node_list all = take_level_all_locked(s, l), keep = {NULL, NULL},
+              sub = {NULL, NULL};
+    for (errand__node *n = all.head, *next; n; n = next) {
+      next = ld_rlx(&n->next);
       if (pick(arg, n)) {
-        *pp = n->next;
-        if (s->inj_tail[l] == n)
-          s->inj_tail[l] = prev;
-        n->next = NULL;
-        *subt = n;
-        subt = &n->next;
+        list_add(&sub, n);
         moved++;
       } else {
-        prev = n;
-        pp = &n->next;
+        list_add(&keep, n);
       }
     }
-    if (!s->inj_head[l])
-      inj_clear_bit_locked(s, l);
-    if (sub)
-      mhead = merge_by_seq(s, mhead, sub, NULL);
+    s->inj_head[l] = keep.head;
+    s->inj_tail[l] = keep.tail;
+    inj_clear_if_empty_locked(s, l);
+    if (sub.head)
+      mhead = merge_by_seq(s, mhead, sub.head).head;
   }
   if (mhead) {
     /* merge the moved nodes into the target level by post order */
-    errand__node *last;
-    s->inj_head[new_level] =
-        merge_by_seq(s, s->inj_head[new_level], mhead, &last);
-    s->inj_tail[new_level] = last;
+    node_list target = take_level_all_locked(s, new_level);
+    target = merge_by_seq(s, target.head, mhead);
+    s->inj_head[new_level] = target.head;
+    s->inj_tail[new_level] = target.tail;
     atomic_fetch_or_explicit(&s->inj_mask, 1u << new_level,
                              memory_order_release);
   }
@@ -709,6 +764,10 @@ int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
   if (!s->slots) {
     free(s);
     return ERRAND_E_NOMEM;
+  }
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    s->inj_first[l] = &s->inj_stub[l];
+    atomic_init(&s->inj_last[l], &s->inj_stub[l]);
   }
   errand__mutex_init_hot(&s->inj_mu);
   errand__mutex_init_hot(&s->idle_mu);

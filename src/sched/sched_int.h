@@ -16,8 +16,12 @@
 
 enum { ERRAND__LEVELS = 3 };
 
+/* Atomic: the injection queue's posters link the node before theirs while
+ * a worker may be reading that link (see inj_push in sched.c).  Everyone
+ * else uses it through relaxed loads and stores, which cost what plain
+ * ones do. */
 typedef struct errand__node {
-  struct errand__node *next;
+  _Atomic(struct errand__node *) next;
 } errand__node;
 
 typedef struct errand__sched errand__sched;

@@ -87,15 +87,24 @@ struct errand__sched {
   _Atomic int nactive;              /* slots started so far */
   _Atomic int stop;
 
-  /* injection queue, per level: a FIFO list under inj_mu, fed by a
-   * lock-free stack (inj_in, newest first) that posters push to without
-   * the lock; whoever takes inj_mu first moves the stack onto the list's
-   * tail (inj_splice_locked), so the list always holds the older posts.
-   * inj_mask mirrors which levels may be non-empty so empty checks need no
-   * lock (inj_nonempty also looks at the stacks, for the moment a consumer
-   * has cleared a bit and not yet seen a push). */
+  /* Injection queue, per level: an intrusive multi-producer queue in post
+   * order (posters append without a lock, see inj_push in sched.c) that
+   * workers take from under inj_mu, with a list under inj_mu in front of
+   * it for the nodes a priority change has moved (older than anything
+   * still in the queue).  The queue is never walked as a whole: a worker
+   * touches each node once, when it takes it (a stack that had to be
+   * reversed first touched every node twice, and with a backlog the second
+   * time it had left the cache).  inj_mask mirrors which levels may be
+   * non-empty so empty checks need no lock (inj_nonempty also looks at the
+   * queue's last node, for the moment a consumer has cleared a bit and not
+   * yet seen a push). */
   pthread_mutex_t inj_mu;
   errand__node *inj_head[ERRAND__LEVELS], *inj_tail[ERRAND__LEVELS];
+  /* The queue's oldest node, or its stub: under inj_mu. */
+  errand__node *inj_first[ERRAND__LEVELS];
+  /* Keeps the queue non-empty, so posters never touch inj_first: it sits
+   * at the end when everything else has been taken. */
+  errand__node inj_stub[ERRAND__LEVELS];
   _Atomic uint32_t inj_mask;
   uint64_t inj_batches; /* under inj_mu */
   /* Level-0 (user-blocking) nodes queued so far, each counted once it is
@@ -104,8 +113,9 @@ struct errand__sched {
    * worker's queues for a level that is almost always empty.  Its own
    * line: read before each task, written only by level-0 posts. */
   _Alignas(64) _Atomic uint64_t l0_arrivals;
-  _Alignas(64) _Atomic(errand__node *) inj_in[ERRAND__LEVELS];
-  char inj_in_pad[64 - ERRAND__LEVELS * sizeof(void *)];
+  /* The queue's newest node (its stub when empty): posters' line. */
+  _Alignas(64) _Atomic(errand__node *) inj_last[ERRAND__LEVELS];
+  char inj_last_pad[64 - ERRAND__LEVELS * sizeof(void *)];
 
   /* workers looking for work without being parked; a post need not wake
    * anyone while one is */

@@ -365,17 +365,17 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
       attached -= p ? 1 : 0;
       break;
     }
-    t->node.next = NULL;
+    st_rlx(&t->node.next, NULL);
     if (tail)
-      tail->node.next = &t->node;
+      st_rlx(&tail->node.next, &t->node);
     else
       head = t;
     tail = t;
   }
   if (rc) {
     for (errand__task *t = head; t;) {
-      errand__task *next =
-          t->node.next ? container_of(t->node.next, errand__task, node) : NULL;
+      errand__node *nn = ld_rlx(&t->node.next);
+      errand__task *next = nn ? container_of(nn, errand__task, node) : NULL;
       unbuild(t);
       t = next;
     }
@@ -398,8 +398,8 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
     errand__stat_add(b, owned, &b->posted, n);
   size_t i = 0;
   for (errand__task *t = head; t; i++) {
-    errand__task *next =
-        t->node.next ? container_of(t->node.next, errand__task, node) : NULL;
+    errand__node *nn = ld_rlx(&t->node.next);
+    errand__task *next = nn ? container_of(nn, errand__task, node) : NULL;
     if (out)
       out[i] = errand__task_handle(t);
     if (chain) {
