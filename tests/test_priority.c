@@ -567,10 +567,11 @@ TEST(user_blocking_post_is_next_for_a_worker_deep_in_a_stream) {
 
 /* Four threads post at the same time, in bursts of random size with random
  * pauses between them (so the queue from outside empties and refills all
- * the time), one by one with and without a handle, and as batches.  Every
- * task runs exactly once; with one worker, each poster's tasks also start
- * in that poster's post order. */
-enum { MP_POSTERS = 4, MP_PER = 3000, MP_BURST = 64 };
+ * the time), one by one with and without a handle, and as batches (some
+ * longer than the slices a batch is queued in).  Every task runs exactly
+ * once; with one worker, each poster's tasks also start in that poster's
+ * post order. */
+enum { MP_POSTERS = 4, MP_PER = 3000, MP_BURST = 64, MP_LONG = 700 };
 
 static struct {
   atomic_int ran[MP_POSTERS][MP_PER];
@@ -603,12 +604,15 @@ static void *mp_poster(void *arg) {
   int k = 0, i;
   check_rng_init(&r, a->seed);
   while (k < MP_PER) {
-    int burst = 1 + (int)check_rng_below(&r, MP_BURST);
-    void *args[MP_BURST];
+    int kind = (int)check_rng_below(&r, 3);
+    int burst = 1 + (int)check_rng_below(
+                        &r, kind == 2 && check_rng_below(&r, 4) == 0 ? MP_LONG
+                                                                     : MP_BURST);
+    void *args[MP_LONG];
     if (burst > MP_PER - k) burst = MP_PER - k;
     for (i = 0; i < burst; i++)
       args[i] = (void *)(intptr_t)(a->poster * MP_PER + k + i);
-    switch (check_rng_below(&r, 3)) {
+    switch (kind) {
     case 0:
       for (i = 0; i < burst; i++)
         if (errand_post(a->rt, mp_task, args[i], NULL, NULL))

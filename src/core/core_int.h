@@ -139,6 +139,18 @@ void errand__table_set_cold(errand__table *tb, size_t cold_size);
 void *errand__table_alloc(errand__table *tb, uint32_t refs);
 /* Gives a slot whose count reached zero back to the table. */
 void errand__table_free(errand__table *tb, void *obj);
+/* Takes n slots out of the table for the calling thread alone: a caller
+ * that must make n objects or none (errand_post_batch) reserves them
+ * first, and then making each cannot fail.  Returns a malloc'd array of
+ * their indices (the caller frees it, once each index has gone to
+ * errand__table_alloc_reserved or back through errand__table_free_index),
+ * or NULL when the table or the memory cannot hold them (nothing taken). */
+uint32_t *errand__table_reserve(errand__table *tb, size_t n);
+/* Makes the object in reserved slot idx, as errand__table_alloc does. */
+void *errand__table_alloc_reserved(errand__table *tb, uint32_t idx,
+                                   uint32_t refs);
+/* Gives back a slot by index (one reserved and not used, or one freed). */
+void errand__table_free_index(errand__table *tb, uint32_t idx);
 
 /* The encoded handle of a live object. */
 static inline void *errand__handle_of(errand__table *tb, const void *obj) {

@@ -113,6 +113,58 @@ static size_t chunk_bytes(size_t seg_bytes, uint32_t *nseg) {
   return best;
 }
 
+/* Under tb->mu: allocates segment seg (and, for a growing task table,
+ * the ones after it that share its memory).  false: out of memory. */
+static bool map_segments_locked(errand__table *tb, uint32_t seg) {
+  /* A task table past its first segment is growing under a burst of
+   * posts, and will fill this segment and more: map several segments
+   * at once, in one huge page where the kernel has them and faulted in
+   * with one call (see platform/pages.c: a page fault costs microseconds
+   * under a hypervisor).  The first segment, and the tables of
+   * long-lived objects, stay lazily zeroed so a program with a few
+   * tasks does not pay for 4096 of them in memory. */
+  size_t seg_bytes = (size_t)SEG_SIZE * tb->elem_size;
+  size_t cold_bytes = (size_t)SEG_SIZE * tb->cold_size;
+  uint32_t nseg = 1;
+  char *mem, *cold = NULL;
+  if (tb->per_thread_cache && seg > 0) {
+    size_t bytes = chunk_bytes(seg_bytes, &nseg);
+    if (nseg > MAX_SEGS - seg)
+      nseg = MAX_SEGS - seg; /* the table's last segments: some unused */
+    mem = errand__alloc_prefaulted(bytes);
+    /* In huge pages too where the kernel has them, but faulted in only
+     * where a cold part is first written (see errand__alloc_prefaulted):
+     * a burst of tasks that use no cold field never makes it resident. */
+    if (mem && cold_bytes &&
+        !(cold = errand__alloc_prefaulted(
+              round_up(nseg * cold_bytes, errand__huge_page_size())))) {
+      errand__free_pages(mem, bytes);
+      mem = NULL;
+    }
+  } else if (tb->cold_size) {
+    /* Page-aligned, so records of a power-of-two size start on a cache
+     * line; zero pages until written. */
+    mem = errand__alloc_lazy(seg_bytes);
+    if (mem && !(cold = errand__alloc_lazy(cold_bytes))) {
+      errand__free_pages(mem, seg_bytes);
+      mem = NULL;
+    }
+  } else {
+    mem = errand__calloc(SEG_SIZE, tb->elem_size);
+  }
+  if (!mem)
+    return false;
+  /* release: a reader that finds a segment pointer sees zeroed slots
+   * (and their cold parts, published first). */
+  for (uint32_t i = 0; i < nseg; i++) {
+    if (cold)
+      st_rel(&tb->cold_segs[seg + i], cold + i * cold_bytes);
+    st_rel(&tb->segs[seg + i], mem + i * seg_bytes);
+  }
+  st_rel(&tb->nsegs, seg + nseg);
+  return true;
+}
+
 /* Returns an index with its segment allocated, or UINT32_MAX. */
 static uint32_t take_index_locked(errand__table *tb) {
   if (tb->nfree)
@@ -121,54 +173,8 @@ static uint32_t take_index_locked(errand__table *tb) {
   uint32_t seg = idx >> SEG_SHIFT;
   if (seg >= MAX_SEGS)
     return UINT32_MAX;
-  if (!ld_rlx(&tb->segs[seg])) {
-    /* A task table past its first segment is growing under a burst of
-     * posts, and will fill this segment and more: map several segments
-     * at once, in one huge page where the kernel has them and faulted in
-     * with one call (see platform/pages.c: a page fault costs microseconds
-     * under a hypervisor).  The first segment, and the tables of
-     * long-lived objects, stay lazily zeroed so a program with a few
-     * tasks does not pay for 4096 of them in memory. */
-    size_t seg_bytes = (size_t)SEG_SIZE * tb->elem_size;
-    size_t cold_bytes = (size_t)SEG_SIZE * tb->cold_size;
-    uint32_t nseg = 1;
-    char *mem, *cold = NULL;
-    if (tb->per_thread_cache && seg > 0) {
-      size_t bytes = chunk_bytes(seg_bytes, &nseg);
-      if (nseg > MAX_SEGS - seg)
-        nseg = MAX_SEGS - seg; /* the table's last segments: some unused */
-      mem = errand__alloc_prefaulted(bytes);
-      /* In huge pages too where the kernel has them, but faulted in only
-       * where a cold part is first written (see errand__alloc_prefaulted):
-       * a burst of tasks that use no cold field never makes it resident. */
-      if (mem && cold_bytes &&
-          !(cold = errand__alloc_prefaulted(
-                round_up(nseg * cold_bytes, errand__huge_page_size())))) {
-        errand__free_pages(mem, bytes);
-        mem = NULL;
-      }
-    } else if (tb->cold_size) {
-      /* Page-aligned, so records of a power-of-two size start on a cache
-       * line; zero pages until written. */
-      mem = errand__alloc_lazy(seg_bytes);
-      if (mem && !(cold = errand__alloc_lazy(cold_bytes))) {
-        errand__free_pages(mem, seg_bytes);
-        mem = NULL;
-      }
-    } else {
-      mem = errand__calloc(SEG_SIZE, tb->elem_size);
-    }
-    if (!mem)
-      return UINT32_MAX;
-    /* release: a reader that finds a segment pointer sees zeroed slots
-     * (and their cold parts, published first). */
-    for (uint32_t i = 0; i < nseg; i++) {
-      if (cold)
-        st_rel(&tb->cold_segs[seg + i], cold + i * cold_bytes);
-      st_rel(&tb->segs[seg + i], mem + i * seg_bytes);
-    }
-    st_rel(&tb->nsegs, seg + nseg);
-  }
+  if (!ld_rlx(&tb->segs[seg]) && !map_segments_locked(tb, seg))
+    return UINT32_MAX;
   tb->next_fresh++;
   return idx;
 }
@@ -184,6 +190,20 @@ static tcache *my_cache(void) {
     c->registered = pthread_setspecific(cache_key, c) == 0;
   }
   return c;
+}
+
+/* Makes the object in slot idx: zeroed beyond its header, with refs
+ * references and the slot's next generation. */
+static inline void *init_slot(errand__table *tb, uint32_t idx, uint32_t refs) {
+  errand__slot *s = (errand__slot *)errand__table_at(tb, idx);
+  memset((char *)s + sizeof *s, 0, tb->elem_size - sizeof *s);
+  uint32_t gen = (uint32_t)(ld_rlx(&s->refgen) >> 32);
+  if (gen == 0)
+    gen = 1;
+  s->index = idx;
+  /* release: the zeroed body is visible to whoever decodes the handle. */
+  st_rel(&s->refgen, ((uint64_t)gen << 32) | refs);
+  return s;
 }
 
 void *errand__table_alloc(errand__table *tb, uint32_t refs) {
@@ -209,19 +229,67 @@ void *errand__table_alloc(errand__table *tb, uint32_t refs) {
   }
   if (idx == UINT32_MAX)
     return NULL;
-  errand__slot *s = (errand__slot *)errand__table_at(tb, idx);
-  memset((char *)s + sizeof *s, 0, tb->elem_size - sizeof *s);
-  uint32_t gen = (uint32_t)(ld_rlx(&s->refgen) >> 32);
-  if (gen == 0)
-    gen = 1;
-  s->index = idx;
-  /* release: the zeroed body is visible to whoever decodes the handle. */
-  st_rel(&s->refgen, ((uint64_t)gen << 32) | refs);
-  return s;
+  return init_slot(tb, idx, refs);
+}
+
+/* Under tb->mu: takes n indices into out, free ones first, then fresh
+ * ones with their segments mapped; false (nothing taken) if the table or
+ * the memory cannot hold them.  Fresh indices come as one range, so the
+ * lock is held for the free ones and the segments, not for each index. */
+static bool take_n_locked(errand__table *tb, uint32_t *out, size_t n) {
+  size_t from_free = n < tb->nfree ? n : tb->nfree;
+  size_t fresh = n - from_free;
+  uint32_t first = tb->next_fresh;
+  if (fresh > (size_t)MAX_SEGS * SEG_SIZE - first)
+    return false;
+  if (fresh) {
+    uint32_t last_seg = (uint32_t)((first + fresh - 1) >> SEG_SHIFT);
+    for (uint32_t seg = first >> SEG_SHIFT; seg <= last_seg; seg++)
+      if (!ld_rlx(&tb->segs[seg]) && !map_segments_locked(tb, seg))
+        return false; /* the segments mapped so far stay the table's */
+  }
+  tb->nfree -= (uint32_t)from_free;
+  if (from_free) /* tb->free may still be NULL */
+    memcpy(out, tb->free + tb->nfree, from_free * sizeof *out);
+  tb->next_fresh = first + (uint32_t)fresh;
+  for (size_t i = 0; i < fresh; i++)
+    out[from_free + i] = first + (uint32_t)i;
+  return true;
+}
+
+uint32_t *errand__table_reserve(errand__table *tb, size_t n) {
+  if (n > (size_t)MAX_SEGS * SEG_SIZE)
+    return NULL;
+  uint32_t *idx = errand__malloc(n * sizeof *idx);
+  if (!idx)
+    return NULL;
+  /* This thread's cached indices first: they are the warmest slots. */
+  size_t k = 0;
+  tcache *c = tb->per_thread_cache ? my_cache() : NULL;
+  while (c && c->n && k < n)
+    idx[k++] = c->idx[--c->n];
+  pthread_mutex_lock(&tb->mu);
+  bool ok = take_n_locked(tb, idx + k, n - k);
+  pthread_mutex_unlock(&tb->mu);
+  if (!ok) {
+    while (k)
+      errand__table_free_index(tb, idx[--k]);
+    free(idx);
+    return NULL;
+  }
+  return idx;
+}
+
+void *errand__table_alloc_reserved(errand__table *tb, uint32_t idx,
+                                   uint32_t refs) {
+  return init_slot(tb, idx, refs);
 }
 
 void errand__table_free(errand__table *tb, void *obj) {
-  uint32_t idx = ((errand__slot *)obj)->index;
+  errand__table_free_index(tb, ((errand__slot *)obj)->index);
+}
+
+void errand__table_free_index(errand__table *tb, uint32_t idx) {
   if (tb->per_thread_cache) {
     tcache *c = my_cache();
     if (c->registered && c->n < CACHE_MAX) {

@@ -87,16 +87,24 @@ static uint64_t next_id(errand__rt *rt) {
  * known to be zero, and none of their branches on options left. */
 #define POST_INLINE __attribute__((always_inline)) inline
 
-/* id: the task's id, or 0 to take the next one. */
+/* A build that takes a fresh slot (see build's slot). */
+#define NO_SLOT UINT32_MAX
+
+/* id: the task's id, or 0 to take the next one.  slot: a slot reserved
+ * with errand__table_reserve (then a task without options cannot fail to
+ * build), or NO_SLOT. */
 static POST_INLINE int build(errand__rt *rt, errand_fn fn, void *arg,
                              const errand_post_options *o,
                              const errand__post_target *tg,
                              errand__task *parent, bool want_handle,
-                             uint64_t id, errand__task **out) {
+                             uint64_t id, uint32_t slot, errand__task **out) {
   /* LIFE + RUN + the caller's handle + the queue timer's */
   uint32_t refs =
       2u + (want_handle ? 1u : 0u) + (o->queue_timeout_ms ? 1u : 0u);
-  errand__task *t = errand__table_alloc(&errand__task_table, refs);
+  errand__task *t =
+      slot == NO_SLOT
+          ? errand__table_alloc(&errand__task_table, refs)
+          : errand__table_alloc_reserved(&errand__task_table, slot, refs);
   if (!t)
     return errand__err(ERRAND_E_NOMEM, "no memory for a task record");
   errand__aux *aux = NULL;
@@ -286,7 +294,7 @@ int errand__task_post(errand__rt *rt, errand_fn fn, void *arg,
     return rc;
   }
   errand__task *t = NULL;
-  if ((rc = build(rt, fn, arg, o, tg, parent, out != NULL, 0, &t))) {
+  if ((rc = build(rt, fn, arg, o, tg, parent, out != NULL, 0, NO_SLOT, &t))) {
     detach(parent);
     if (nt)
       errand__timer_unreserve(rt->sched, (size_t)nt);
@@ -307,7 +315,8 @@ static const errand_post_options no_options;
 int errand__task_post_plain(errand__rt *rt, errand_fn fn, void *arg,
                             errand_task **out) {
   errand__task *t = NULL;
-  int rc = build(rt, fn, arg, &no_options, NULL, NULL, out != NULL, 0, &t);
+  int rc =
+      build(rt, fn, arg, &no_options, NULL, NULL, out != NULL, 0, NO_SLOT, &t);
   if (rc)
     return rc;
   if (out)
@@ -321,7 +330,7 @@ errand__task *errand__internal_prepare(errand__rt *rt, errand_fn fn,
   errand__task *t = NULL;
   /* !t never holds after a build that returned 0; saying so keeps gcc,
    * with build inlined, from warning of a write through a NULL t. */
-  if (build(rt, fn, arg, &no_options, NULL, NULL, false, 0, &t) || !t)
+  if (build(rt, fn, arg, &no_options, NULL, NULL, false, 0, NO_SLOT, &t) || !t)
     return NULL;
   atomic_fetch_or(&t->state, ST_INTERNAL);
   return t;
@@ -333,12 +342,74 @@ void errand__internal_schedule(errand__task *t) {
 
 void errand__internal_discard(errand__task *t) { unbuild(t); }
 
+/* Appends t to the chain *head..*tail that a batch builds before it
+ * queues it. */
+static void chain_add(errand__task **head, errand__task **tail,
+                      errand__task *t) {
+  st_rlx(&t->node.next, NULL);
+  if (*tail)
+    st_rlx(&(*tail)->node.next, &t->node);
+  else
+    *head = t;
+  *tail = t;
+}
+
+/* Tasks of a streamed batch built and queued at a time: workers start on
+ * the first slice while the rest is built (a batch of a million no longer
+ * waits for its last record before its first task can run), and a slice
+ * is still in the cache when a worker takes it. */
+#define STREAM_SLICE 256
+
+/* errand_post_batch of tasks without options that need a record of their
+ * own or a parent, posted from outside the pool: every slot is reserved
+ * first, so nothing after that can fail (all or nothing still holds), and
+ * the batch is queued slice by slice as it is built. */
+static int post_batch_streamed(errand__rt *rt, errand_fn fn, void *const *args,
+                               size_t n, const errand_post_options *o,
+                               errand_task **out) {
+  uint32_t *slots = errand__table_reserve(&errand__task_table, n);
+  if (!slots)
+    return errand__err(ERRAND_E_NOMEM, "no memory for %zu task records", n);
+  uint64_t id0 = atomic_fetch_add(&rt->next_id, (uint64_t)n) + 1;
+  unsigned level = o->priority ? (unsigned)o->priority - 1u : 1u;
+  bool owned;
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+  /* Counted as posted before any of it can run (a drain compares ends
+   * with posts). */
+  errand__stat_add(b, owned, &b->posted, n);
+  for (size_t k = 0; k < n; k += STREAM_SLICE) {
+    size_t end = n - k < STREAM_SLICE ? n : k + STREAM_SLICE;
+    errand__task *head = NULL, *tail = NULL;
+    for (size_t i = k; i < end; i++) {
+      errand__task *t = NULL;
+      /* Cannot fail: a reserved slot, and no options record to allocate. */
+      (void)build(rt, fn, args[i], o, NULL, NULL, out != NULL, id0 + i,
+                  slots[i], &t);
+      if (out)
+        out[i] = errand__task_handle(t);
+      if (timed_post(rt))
+        t->t_ready = errand__stamp();
+      /* Plain: nothing else can see the task before its slice is queued. */
+      st_rlx(&t->state, ld_rlx(&t->state) | ST_QUEUED);
+      chain_add(&head, &tail, t);
+    }
+    errand__stat_add(b, owned, &b->enqueued[level], end - k);
+    errand__sched_submit_chain(rt->sched, &head->node, &tail->node, end - k,
+                               level);
+  }
+  free(slots);
+  return 0;
+}
+
 int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
                             size_t n, const errand_post_options *o,
                             errand_task **out) {
   int rc;
   if (n == 0)
     return 0;
+  if (!o->delay_ms && o->mode == ERRAND_MODE_POOL && !o->parent &&
+      !needs_aux(o, NULL) && !errand__sched_is_worker(rt->sched))
+    return post_batch_streamed(rt, fn, args, n, o, out);
   size_t nt = (size_t)timers_needed(o) * n;
   if (nt && (rc = errand__timer_reserve(rt->sched, nt)))
     return errand__err(rc, "no room for the tasks' timers");
@@ -360,17 +431,12 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
     parent = p;
     errand__task *t = NULL;
     if ((rc = build(rt, fn, args[built], o, NULL, parent, out != NULL,
-                    id0 ? id0 + built : 0, &t))) {
+                    id0 ? id0 + built : 0, NO_SLOT, &t))) {
       detach(p);
       attached -= p ? 1 : 0;
       break;
     }
-    st_rlx(&t->node.next, NULL);
-    if (tail)
-      st_rlx(&tail->node.next, &t->node);
-    else
-      head = t;
-    tail = t;
+    chain_add(&head, &tail, t);
   }
   if (rc) {
     for (errand__task *t = head; t;) {
