@@ -297,9 +297,9 @@ ERRAND_EXPORT int errand_post(errand_runtime *rt, errand_fn fn, void *arg,
  * goes to the i-th).  Cheaper than n calls of errand_post.  out may be NULL
  * or hold room for n handles.  All or nothing: on error no task was posted.
  * The first tasks may run before the call returns: from outside the pool,
- * a batch whose options ask for no per-task record (no name, arg_free,
- * timeout, delay or parent) is queued in slices as it is built, so a long
- * one keeps the workers busy from its start.
+ * a batch of pool tasks whose options ask for no per-task record (no name,
+ * arg_free, timeout, delay or parent) is queued in slices as it is built,
+ * so a long one keeps the workers busy from its start.
  * Options with a signal or on_event are refused (E_INVALID): post those one
  * by one. */
 ERRAND_EXPORT int errand_post_batch(errand_runtime *rt, errand_fn fn,
