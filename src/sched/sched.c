@@ -237,6 +237,17 @@ static int queue_take_run_locked(errand__sched *s, unsigned level,
   return k;
 }
 
+/* Under inj_mu: takes the first node of the list in front of the queue. */
+static errand__node *list_pop_locked(errand__sched *s, unsigned level) {
+  errand__node *n = s->inj_head[level];
+  if (n) {
+    s->inj_head[level] = ld_rlx(&n->next);
+    if (!s->inj_head[level])
+      s->inj_tail[level] = NULL;
+  }
+  return n;
+}
+
 /* Under inj_mu: the oldest injected node, from the list in front first. */
 static errand__node *inj_take_locked(errand__sched *s, unsigned level,
                                      bool stop_at_movable, bool *busy) {
@@ -245,10 +256,7 @@ static errand__node *inj_take_locked(errand__sched *s, unsigned level,
     return queue_take_locked(s, level, stop_at_movable, busy);
   if (stop_at_movable && s->cfg.movable(n))
     return NULL;
-  s->inj_head[level] = ld_rlx(&n->next);
-  if (!s->inj_head[level])
-    s->inj_tail[level] = NULL;
-  return n;
+  return list_pop_locked(s, level);
 }
 
 /* Under inj_mu, for the rare callers that must see every node (a priority
@@ -315,14 +323,9 @@ void errand__sched_submit_chain(errand__sched *s, errand__node *head,
 
 static errand__node *inj_pop(errand__sched *s, unsigned level) {
   pthread_mutex_lock(&s->inj_mu);
-  errand__node *n = s->inj_head[level];
-  if (n) {
-    s->inj_head[level] = ld_rlx(&n->next);
-    if (!s->inj_head[level])
-      s->inj_tail[level] = NULL;
-  } else {
+  errand__node *n = list_pop_locked(s, level);
+  if (!n)
     n = queue_take_all_locked(s, level);
-  }
   inj_clear_if_empty_locked(s, level);
   pthread_mutex_unlock(&s->inj_mu);
   return n;

@@ -354,6 +354,12 @@ static void chain_add(errand__task **head, errand__task **tail,
   *tail = t;
 }
 
+/* The task after t in such a chain, or NULL. */
+static errand__task *chain_next(errand__task *t) {
+  errand__node *n = ld_rlx(&t->node.next);
+  return n ? container_of(n, errand__task, node) : NULL;
+}
+
 /* Tasks of a streamed batch built and queued at a time: workers start on
  * the first slice while the rest is built (a batch of a million no longer
  * waits for its last record before its first task can run), and a slice
@@ -407,8 +413,9 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
   int rc;
   if (n == 0)
     return 0;
-  if (!o->delay_ms && o->mode == ERRAND_MODE_POOL && !o->parent &&
-      !needs_aux(o, NULL) && !errand__sched_is_worker(rt->sched))
+  /* needs_aux covers the delay and the timeouts too. */
+  if (o->mode == ERRAND_MODE_POOL && !o->parent && !needs_aux(o, NULL) &&
+      !errand__sched_is_worker(rt->sched))
     return post_batch_streamed(rt, fn, args, n, o, out);
   size_t nt = (size_t)timers_needed(o) * n;
   if (nt && (rc = errand__timer_reserve(rt->sched, nt)))
@@ -440,8 +447,7 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
   }
   if (rc) {
     for (errand__task *t = head; t;) {
-      errand__node *nn = ld_rlx(&t->node.next);
-      errand__task *next = nn ? container_of(nn, errand__task, node) : NULL;
+      errand__task *next = chain_next(t);
       unbuild(t);
       t = next;
     }
@@ -464,8 +470,7 @@ int errand__task_post_batch(errand__rt *rt, errand_fn fn, void *const *args,
     errand__stat_add(b, owned, &b->posted, n);
   size_t i = 0;
   for (errand__task *t = head; t; i++) {
-    errand__node *nn = ld_rlx(&t->node.next);
-    errand__task *next = nn ? container_of(nn, errand__task, node) : NULL;
+    errand__task *next = chain_next(t);
     if (out)
       out[i] = errand__task_handle(t);
     if (chain) {
