@@ -42,6 +42,14 @@ void bench_spin_ns(uint64_t ns) {
   }
 }
 
+void *bench_calloc_touched(size_t n, size_t size) {
+  char *p = calloc(n, size);
+  if (p)
+    for (size_t i = 0; i < n * size; i += 4096)
+      ((volatile char *)p)[i] = 0;
+  return p;
+}
+
 void bench_tight_timers(void) {
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 }

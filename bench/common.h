@@ -31,6 +31,13 @@ void bench_spin_ns(uint64_t ns);
  * ~100 µs and not ~150 µs (Linux' default slack is 50 µs). */
 void bench_tight_timers(void);
 
+/* calloc that also writes every page of the block now.  Latency
+ * workloads stamp the post time into such a block and then store it: a
+ * page faulted in by that store (10-15 µs on the 2-CPU VM) would count as
+ * the pool's latency.  A plain memset after calloc does not help: the
+ * compiler may drop it. */
+void *bench_calloc_touched(size_t n, size_t size);
+
 /* CPU time (user+system, ns; getrusage, so µs resolution) of the whole
  * process / of the calling thread. */
 uint64_t bench_cpu_process_ns(void);

@@ -79,7 +79,7 @@ static void *floor_spinner(void *arg) {
 }
 
 static void w3_floor(const w3_ctx *ctx) {
-  slot *s = calloc((size_t)ctx->n, sizeof *s);
+  slot *s = bench_calloc_touched((size_t)ctx->n, sizeof *s);
   if (!s)
     bench_fail("out of memory");
   spin_floor f;
@@ -135,7 +135,7 @@ static void w3_child(const bench_grid *g, int conf, int row, void *ctx_) {
       bench_fail("post failed (warm-up)");
   if (p->wait_all(pool) != 0)
     bench_fail("wait_all failed (warm-up)");
-  slot *s = calloc((size_t)ctx->n, sizeof *s);
+  slot *s = bench_calloc_touched((size_t)ctx->n, sizeof *s);
   if (!s)
     bench_fail("out of memory");
   if (p->reserve)

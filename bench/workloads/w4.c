@@ -86,8 +86,8 @@ static void w4_floor(const w4_ctx *ctx) {
   wake_floor f;
   pthread_t burners[64], sleeper;
   int nb = ctx->workers < 64 ? ctx->workers : 64;
-  uint64_t *posted = calloc((size_t)ctx->nub, sizeof *posted);
-  f.woke = calloc((size_t)ctx->nub, sizeof *f.woke);
+  uint64_t *posted = bench_calloc_touched((size_t)ctx->nub, sizeof *posted);
+  f.woke = bench_calloc_touched((size_t)ctx->nub, sizeof *f.woke);
   double *lat = malloc(sizeof *lat * (size_t)ctx->nub);
   if (!posted || !f.woke || !lat)
     bench_fail("out of memory");
