@@ -29,7 +29,8 @@ int errand__post_ext(errand_runtime *h, errand_fn fn, void *arg,
   int rc = errand__check_post_options(o);
   if (rc)
     return rc;
-  errand__rt *rt;
+  /* Set when errand__rt_for_post succeeds; gcc -O3 with LTO cannot tell. */
+  errand__rt *rt = NULL;
   if ((rc = errand__rt_for_post(h, &rt)))
     return rc;
   errand__post_target tg = {
