@@ -111,6 +111,7 @@ typedef struct errand__table {
   uint32_t *free; /* under mu */
   uint32_t nfree, capfree;
   uint32_t next_fresh; /* under mu */
+  size_t populated;    /* bytes of segs[0] faulted in ahead, under mu */
 } errand__table;
 
 enum {

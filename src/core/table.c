@@ -165,6 +165,29 @@ static bool map_segments_locked(errand__table *tb, uint32_t seg) {
   return true;
 }
 
+/* The task table's first segment is mapped lazily, so that a program with
+ * a few tasks keeps few of its pages.  Faulted page by page, though, every
+ * 64th new task would pay a page fault inside errand_post: 10-15 us each
+ * on a 2-CPU VM, the largest part of W3's tail (64 of its 10,000 posts).
+ * So it is faulted in POPULATE_STEP at a time, in one call, as fresh
+ * indices reach each step: 4 calls for the whole segment. */
+#define POPULATE_STEP ((size_t)64 << 10)
+
+static void populate_ahead_locked(errand__table *tb) {
+  if (!tb->per_thread_cache || !tb->cold_size)
+    return; /* not a lazily mapped first segment (see map_segments_locked) */
+  size_t seg_bytes = (size_t)SEG_SIZE * tb->elem_size;
+  if (tb->populated >= seg_bytes)
+    return;
+  size_t want = round_up((size_t)tb->next_fresh * tb->elem_size, POPULATE_STEP);
+  if (want > seg_bytes)
+    want = seg_bytes;
+  if (want <= tb->populated)
+    return;
+  errand__populate(ld_rlx(&tb->segs[0]) + tb->populated, want - tb->populated);
+  tb->populated = want;
+}
+
 /* Returns an index with its segment allocated, or UINT32_MAX. */
 static uint32_t take_index_locked(errand__table *tb) {
   if (tb->nfree)
@@ -176,6 +199,7 @@ static uint32_t take_index_locked(errand__table *tb) {
   if (!ld_rlx(&tb->segs[seg]) && !map_segments_locked(tb, seg))
     return UINT32_MAX;
   tb->next_fresh++;
+  populate_ahead_locked(tb);
   return idx;
 }
 
@@ -252,6 +276,7 @@ static bool take_n_locked(errand__table *tb, uint32_t *out, size_t n) {
   if (from_free) /* tb->free may still be NULL */
     memcpy(out, tb->free + tb->nfree, from_free * sizeof *out);
   tb->next_fresh = first + (uint32_t)fresh;
+  populate_ahead_locked(tb);
   for (size_t i = 0; i < fresh; i++)
     out[from_free + i] = first + (uint32_t)i;
   return true;

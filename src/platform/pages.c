@@ -60,7 +60,7 @@ static bool advise_huge(char *p, size_t n) {
 #endif
 }
 
-static void populate(char *p, size_t n) {
+void errand__populate(void *p, size_t n) {
 #ifdef MADV_POPULATE_WRITE
   madvise(p, n, MADV_POPULATE_WRITE); /* Linux 5.14+; else faulted lazily */
 #else
@@ -87,7 +87,7 @@ static void *map_huge(size_t n) {
    * segment does not make 8 MiB resident.  Without them, it is faulted in
    * now, in one call. */
   if (!advise_huge(p, n))
-    populate(p, n);
+    errand__populate(p, n);
   return p;
 }
 

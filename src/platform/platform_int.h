@@ -43,6 +43,10 @@ void *errand__alloc_prefaulted(size_t n);
 /* Zeroed, page-aligned memory that is faulted in page by page as it is
  * first written.  Fails like the others. */
 void *errand__alloc_lazy(size_t n);
+/* Faults in [p, p + n) of memory from errand__alloc_lazy now, in one call
+ * (p page-aligned).  Where the kernel cannot, the pages fault in as they
+ * are first written, as before. */
+void errand__populate(void *p, size_t n);
 /* Gives back memory from errand__alloc_prefaulted or errand__alloc_lazy (n:
  * the size asked for). */
 void errand__free_pages(void *p, size_t n);
@@ -107,6 +111,10 @@ void errand__mutex_init_hot(pthread_mutex_t *m);
 int errand__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
                          const char *name);
 void errand__thread_join(pthread_t t);
+/* Moves the calling thread to another CPU it is allowed on, leaving the
+ * set it is allowed on as it was.  false: there is none, or the system
+ * does not let a thread choose (then nothing changed). */
+bool errand__thread_move_off_cpu(void);
 
 /* A wake-up descriptor for event loops (eventfd on Linux): readable while
  * signalled.  Returns the fd or -1. */
