@@ -171,8 +171,11 @@ typedef struct errand_runtime_options {
    * it sleeps, in microseconds (at most half the CPUs look at once).  A
    * task posted meanwhile starts within a microsecond or two instead of
    * after a wake-up (several microseconds, more under load or a
-   * hypervisor); the price is that CPU time, once per lull.  0 = 200,
-   * -1 = never look (sleep at once), else 1..1000000. */
+   * hypervisor); the price is that CPU time, once per lull.  A looking
+   * worker that keeps losing its CPU to another thread (typically the one
+   * that posts, woken on the same CPU) moves itself to another CPU the
+   * thread may run on; the set of CPUs it may run on stays as it was.
+   * 0 = 200, -1 = never look (sleep at once), else 1..1000000. */
   int spin_us;
   /* The queue-wait and run-time histograms of errand_runtime_stats time a
    * sample of the tasks: one in this many, counted per posting thread.

@@ -4,6 +4,7 @@
 #include "platform_int.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -125,6 +126,29 @@ int errand__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
 }
 
 void errand__thread_join(pthread_t t) { pthread_join(t, NULL); }
+
+bool errand__thread_move_off_cpu(void) {
+#if defined(__linux__) && defined(CPU_COUNT)
+  cpu_set_t allowed, others;
+  int cpu = sched_getcpu();
+  if (cpu < 0 || cpu >= CPU_SETSIZE ||
+      sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+    return false;
+  others = allowed;
+  CPU_CLR(cpu, &others);
+  if (CPU_COUNT(&others) == 0)
+    return false;
+  /* Narrowing the set moves the thread at once; widening it again does
+   * not move it back, so the thread ends where it may run as before, on
+   * another CPU. */
+  if (sched_setaffinity(0, sizeof others, &others) != 0)
+    return false;
+  sched_setaffinity(0, sizeof allowed, &allowed);
+  return true;
+#else
+  return false;
+#endif
+}
 
 void errand__mutex_init_hot(pthread_mutex_t *m) {
 #ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP

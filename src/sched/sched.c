@@ -650,6 +650,20 @@ static void wake_urgent(errand__sched *s, unsigned level) {
     errand__unpark(&s->urgent->parker);
 }
 
+/* A spinner that sees the clock jump this far between two looks was not
+ * on its CPU meanwhile: one look is 32 pauses and a scan, under 2 us on
+ * any CPU we know. */
+#define PREEMPT_GAP_NS 5000u
+/* After this many spins in a row that lost their CPU, the spinner moves
+ * to another CPU.  The usual cause is a thread that posts from the same
+ * CPU: the kernel wakes it where the spinner runs (the CPU looks busy, so
+ * its idle neighbour goes unused), it takes the CPU from the spinner, and
+ * every post then waits for the poster to sleep before it can start (on
+ * a 2-CPU VM: W3's posts took 10 us instead of 1 for as long as the two
+ * stayed together).  Three in a row tells this from a single stolen
+ * slice. */
+#define PREEMPTED_SPINS_TO_MOVE 3
+
 static void *worker_main(void *arg) {
   errand__worker *w = arg;
   errand__sched *s = w->s;
@@ -684,13 +698,25 @@ static void *worker_main(void *arg) {
        * from one kind to another). */
       bool spin = atomic_fetch_add(&s->nspinning, 1) < s->max_spinners &&
                   s->cfg.spin_ns;
-      uint64_t t0 = spin ? errand__stamp() : 0;
+      if (spin && w->preempted_spins >= PREEMPTED_SPINS_TO_MOVE) {
+        w->preempted_spins = 0;
+        errand__thread_move_off_cpu();
+      }
+      uint64_t t0 = spin ? errand__stamp() : 0, last = t0;
+      bool preempted = false;
       for (unsigned i = 1; spin && !n && !ld_rlx(&s->stop); i++) {
         errand__cpu_relax();
-        if ((i & 31) == 0 && !(n = errand__sched_find_work(w, false)) &&
-            errand__stamp_ns(errand__stamp() - t0) >= s->cfg.spin_ns)
+        if ((i & 31) != 0)
+          continue;
+        uint64_t now = errand__stamp();
+        preempted |= errand__stamp_ns(now - last) >= PREEMPT_GAP_NS;
+        last = now;
+        if ((n = errand__sched_find_work(w, false)) ||
+            errand__stamp_ns(now - t0) >= s->cfg.spin_ns)
           break;
       }
+      if (spin)
+        w->preempted_spins = preempted ? w->preempted_spins + 1 : 0;
       if (atomic_fetch_sub(&s->nspinning, 1) == 1 && n &&
           errand__sched_has_work(s))
         errand__sched_notify(s, 1);

@@ -56,6 +56,8 @@ struct errand__worker {
   uint64_t l0_empty_at;
   uint64_t rng;
   int blocking_depth;
+  /* Spins in a row that lost their CPU (see worker_main). */
+  unsigned preempted_spins;
   errand__stats_block stats;
 };
 
