@@ -13,7 +13,7 @@
 #include "core/core_int.h"
 #include "helpers.h"
 
-#define STEP ((size_t)64 << 10) /* table.c's POPULATE_STEP */
+#define STEP ERRAND__POPULATE_STEP
 
 static size_t resident_pages(const char *p, size_t bytes) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;

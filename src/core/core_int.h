@@ -88,6 +88,9 @@ typedef struct errand__slot {
 #define ERRAND__SEG_SHIFT 12u
 #define ERRAND__SEG_SIZE (1u << ERRAND__SEG_SHIFT)
 #define ERRAND__MAX_SEGS (1u << 14) /* 64M slots per table */
+/* The task table's first segment is faulted in this much at a time, ahead
+ * of the tasks that fill it (see populate_ahead_locked in table.c). */
+#define ERRAND__POPULATE_STEP ((size_t)64 << 10)
 #define ERRAND__GEN_MASK ((1u << 29) - 1u)
 #define ERRAND__TYPE_SHIFT 61
 #define ERRAND__REFS_MASK 0xffffffffull

@@ -171,7 +171,7 @@ static bool map_segments_locked(errand__table *tb, uint32_t seg) {
  * on a 2-CPU VM, the largest part of W3's tail (64 of its 10,000 posts).
  * So it is faulted in POPULATE_STEP at a time, in one call, as fresh
  * indices reach each step: 4 calls for the whole segment. */
-#define POPULATE_STEP ((size_t)64 << 10)
+#define POPULATE_STEP ERRAND__POPULATE_STEP
 
 static void populate_ahead_locked(errand__table *tb) {
   if (!tb->per_thread_cache || !tb->cold_size)
