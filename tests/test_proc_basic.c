@@ -449,7 +449,9 @@ TEST(shutdown_kills_and_reaps_every_worker) {
   }
   CHECK_OK(errand_runtime_destroy(rt));
   for (i = 0; i < 6; i++) {
-    CHECK(!pid_exists(pids[i]));
+    if (!CHECK(!pid_exists(pids[i])))
+      printf("  job %d: pid %d still there, state '%c'\n", i, pids[i],
+             pid_state(pids[i]) ? pid_state(pids[i]) : '?');
     errand_task_release(t[i]);
   }
   CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
