@@ -132,6 +132,9 @@ struct errand__procjob {
   int retries, deaths;
   char deathlog[256];
   int64_t grace_ms;
+  /* The job's run timeout, kept out of the task's options until job_fn
+   * (see errand__proc_start). */
+  int64_t run_timeout_ms;
   char **argv; /* one-shot command, NULL: the pool's */
   _Atomic int cancel;
   bool cancel_sent;
@@ -1517,7 +1520,7 @@ static int job_fn(errand_task *self, void *arg) {
   /* Deferred before the supervisor can see it: it may end the run at once.
    * Its run timeout starts when a worker takes it (assign). */
   errand__task_defer(t);
-  errand__task_stop_run_timer(t);
+  errand__task_aux(t)->run_timeout_ms = j->run_timeout_ms;
   pworker *w = io ? lendable(p, j) : NULL;
   if (w) {
     pthread_mutex_unlock(&p->mu);
@@ -1832,6 +1835,16 @@ int errand__proc_start(errand__rt *rt, errand__jobs *jobs, errand__jobrec *rec,
   rec->pj = j;
   errand_post_options po = o->post;
   po.mode = ERRAND_MODE_POOL;
+  /* The run timeout counts from the moment a worker process takes the job
+   * (assign), not from job_fn: a timer started for job_fn could fire
+   * before job_fn stops it, on a thread held up that long, and time out
+   * a job that never reached a worker.  So the task gets it only then. */
+  if ((rc = errand__check_post_options(&po))) {
+    rec->pj = NULL, errand__procjob_free(j);
+    return rc;
+  }
+  j->run_timeout_ms = po.run_timeout_ms;
+  po.run_timeout_ms = 0;
   if (!po.name)
     po.name = rec->name;
   /* job_fn only hands the job to the pool's queue: run it on this thread

@@ -510,12 +510,6 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     errand__task_unref(t); /* RUN */
 }
 
-void errand__task_stop_run_timer(errand__task *t) {
-  errand__aux *aux = errand__task_aux(t);
-  if (aux)
-    cancel_timer(t, &aux->run_timer);
-}
-
 void errand__task_restart_run_timer(errand__task *t) {
   errand__aux *aux = errand__task_aux(t);
   if (!aux || aux->run_timeout_ms <= 0)

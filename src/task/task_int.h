@@ -346,11 +346,9 @@ void errand__internal_discard(errand__task *t);
  * handing the task to whoever finishes it.  The task needs an aux record
  * (post it with one) and no arg_free. */
 void errand__task_defer(errand__task *t);
-/* A deferred run has not really started yet (its job waits for a worker
- * process): no run timeout until errand__task_restart_run_timer. */
-void errand__task_stop_run_timer(errand__task *t);
 /* A deferred run really starts now (a worker process took the job): its run
- * timeout counts from here. */
+ * timeout counts from here.  (A process job's task is posted without one, so
+ * none runs while its job waits for a worker.) */
 void errand__task_restart_run_timer(errand__task *t);
 /* Ends a deferred run as the function returning rc would have; error is
  * the message for a failure (NULL: keep whatever was set). */
