@@ -114,7 +114,9 @@ typedef struct errand__table {
   uint32_t *free; /* under mu */
   uint32_t nfree, capfree;
   uint32_t next_fresh; /* under mu */
-  size_t populated;    /* bytes of segs[0] faulted in ahead, under mu */
+  /* Bytes of segs[0] faulted in ahead, and up to where (0: the segment
+   * is not faulted in ahead); under mu. */
+  size_t populated, populate_end;
 } errand__table;
 
 enum {

@@ -149,6 +149,10 @@ static bool map_segments_locked(errand__table *tb, uint32_t seg) {
       errand__free_pages(mem, seg_bytes);
       mem = NULL;
     }
+    /* The task table's first segment: faulted in a step ahead of its
+     * fresh indices (populate_ahead_locked). */
+    if (mem && tb->per_thread_cache)
+      tb->populate_end = seg_bytes;
   } else {
     mem = errand__calloc(SEG_SIZE, tb->elem_size);
   }
@@ -174,14 +178,11 @@ static bool map_segments_locked(errand__table *tb, uint32_t seg) {
 #define POPULATE_STEP ERRAND__POPULATE_STEP
 
 static void populate_ahead_locked(errand__table *tb) {
-  if (!tb->per_thread_cache || !tb->cold_size)
-    return; /* not a lazily mapped first segment (see map_segments_locked) */
-  size_t seg_bytes = (size_t)SEG_SIZE * tb->elem_size;
-  if (tb->populated >= seg_bytes)
-    return;
+  if (tb->populated >= tb->populate_end)
+    return; /* done, or not a segment faulted in ahead */
   size_t want = round_up((size_t)tb->next_fresh * tb->elem_size, POPULATE_STEP);
-  if (want > seg_bytes)
-    want = seg_bytes;
+  if (want > tb->populate_end)
+    want = tb->populate_end;
   if (want <= tb->populated)
     return;
   errand__populate(ld_rlx(&tb->segs[0]) + tb->populated, want - tb->populated);
