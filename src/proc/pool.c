@@ -614,14 +614,32 @@ static void fs_read(errand__pool *p) {
   }
 }
 
-/* The pool goes: the server ends on end of file (after the REAPs before
- * it), or is killed. */
+#define FS_STOP_NS (1000ull * 1000000u) /* 1 s */
+
+/* The pool goes.  The server reads the REAPs sent before our end of file,
+ * reaps those workers and exits, and its end of the socket closes with
+ * it: that end of file says it is done, pidfd or not.  (Waiting on its
+ * pidfd alone, a kernel or sandbox without pidfd_open meant no wait at
+ * all: the server was killed with REAPs unread, and their zombies left for
+ * init.)  One that takes longer than FS_STOP_NS is killed. */
 static void fs_stop(errand__pool *p) {
   if (p->fs.c.pid <= 0)
     return;
-  close_fd(p, &p->fs.c.sock);
-  if (p->fs.c.pidfd >= 0)
-    errand__wakefd_wait(p->fs.c.pidfd, 1000);
+  if (p->fs.c.sock >= 0 && shutdown(p->fs.c.sock, SHUT_WR) == 0) {
+    uint64_t end = now_ns() + FS_STOP_NS;
+    for (;;) {
+      errand__fsmsg m;
+      int r = errand__forkserver_read(p->fs.c.sock, &m);
+      if (r < 0)
+        break; /* its end closed */
+      if (r > 0)
+        continue; /* no worker is left to tell about */
+      uint64_t now = now_ns();
+      if (now >= end)
+        break;
+      errand__wakefd_wait(p->fs.c.sock, (int64_t)((end - now) / 1000000u) + 1);
+    }
+  }
   fs_down(p);
 }
 

@@ -1,0 +1,139 @@
+/*
+ * test_proc_nopidfd.c — process jobs where the kernel gives no pidfd (a
+ * kernel before 5.3, a sandbox that filters pidfd_open, or valgrind): the
+ * whole process starts under a seccomp filter that fails pidfd_open with
+ * ENOSYS (workers and the fork server inherit it), and errand must still
+ * run jobs, end them, and reap every process it started itself.
+ */
+#include "test_job_common.h"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+
+static bool filtered; /* the filter is in place */
+
+static void no_pidfd_open(errand_jobs *jobs) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  (void)jobs;
+  /* Whatever errand leaves to be reaped by someone else (a fork server
+   * killed with zombies of its own) becomes our child, and stays a zombie
+   * that the checks below see, where init would have reaped it unseen. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  /* A worker re-executed from this program has it already (a filter
+   * survives exec); a second copy changes nothing. */
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
+    filtered = syscall(SYS_pidfd_open, (int)getpid(), 0) < 0 &&
+               errno == ENOSYS;
+}
+
+/* The scenario of test_proc_basic's shutdown test, where it failed under
+ * valgrind: one-shot jobs (from the fork server) and resident ones, busy
+ * when the runtime shuts down; one ignores SIGTERM. */
+TEST(shutdown_reaps_every_worker_without_pidfd) {
+  errand_runtime *rt;
+  errand_procpool *pool = NULL;
+  errand_procpool_options po;
+  errand_task *t[6] = {0};
+  int pids[6] = {0}, i, fds_before;
+  if (!filtered) {
+    printf("  (no seccomp filter here: skipped)\n");
+    return;
+  }
+  rt = rt_new(2);
+  REQUIRE(rt);
+  fds_before = probe_fds();
+  memset(&po, 0, sizeof po);
+  po.min_workers = 1;
+  po.max_workers = 3;
+  po.kill_grace_ms = 200;
+  CHECK_OK(errand_procpool_create(rt, jc_jobs, &po, &pool));
+  REQUIRE(pool);
+  for (i = 0; i < 6; i++) {
+    errand_job_options o =
+        job_opts(i < 3 ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS);
+    o.pool = pool;
+    o.kill_grace_ms = 200;
+    t[i] = start_job(rt, i % 3 == 2 ? "hang_noterm" : "hang", "[]", &o);
+  }
+  for (i = 0; i < 6; i++) {
+    int64_t end = check_now_ms() + CHECK_LONG_MS;
+    while (t[i] && (pids[i] = pid_of(t[i])) == 0 && check_now_ms() < end)
+      check_sleep_ms(2);
+    CHECK(pids[i] > 0);
+  }
+  CHECK_OK(errand_procpool_destroy(pool));
+  if (!CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_CANCEL, 10000)))
+    for (i = 3; i < 6; i++)
+      if (t[i]) errand_task_cancel(t[i]);
+  for (i = 0; i < 6; i++) {
+    if (!t[i]) continue;
+    errand_wait(t[i], CHECK_LONG_MS);
+    CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_CANCELED);
+  }
+  CHECK_OK(errand_runtime_destroy(rt));
+  for (i = 0; i < 6; i++) {
+    if (!CHECK(pids[i] <= 0 || !pid_exists(pids[i])))
+      printf("  job %d: pid %d still there, state '%c'\n", i, pids[i],
+             pid_state(pids[i]) ? pid_state(pids[i]) : '?');
+    errand_task_release(t[i]);
+  }
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_fds(), fds_before);
+}
+
+/* Without a pidfd, how a worker ended still comes through: its exit code
+ * and its signal, from the fork server for a one-shot job and from
+ * waitpid for a resident worker. */
+TEST(a_crash_is_reported_without_pidfd) {
+  errand_runtime *rt;
+  errand_procpool *pool = NULL;
+  errand_procpool_options po;
+  int m;
+  if (!filtered) {
+    printf("  (no seccomp filter here: skipped)\n");
+    return;
+  }
+  rt = rt_new(2);
+  REQUIRE(rt);
+  memset(&po, 0, sizeof po);
+  po.max_workers = 1;
+  CHECK_OK(errand_procpool_create(rt, jc_jobs, &po, &pool));
+  REQUIRE(pool);
+  for (m = 0; m < 2; m++) {
+    errand_job_options o = job_opts(m ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS);
+    errand_task *t;
+    o.pool = pool;
+    t = start_job(rt, "segv", "[]", &o);
+    if (t && wait_final(t)) {
+      CHECK_EQ_INT(status_of(t), ERRAND_STATUS_FAULTED);
+      CHECK_EQ_INT(error_code_of(t), ERRAND_E_WORKER_DIED);
+      if (!CHECK(strstr(error_msg_of(t), "SIGSEGV") != NULL))
+        printf("  %s: %s\n", mode_name(o.mode), error_msg_of(t));
+    }
+    errand_task_release(t);
+    t = start_job(rt, "add", "[2,3]", &o);
+    if (t && wait_final(t)) CHECK_EQ_STR(result_of(t), "5");
+    errand_task_release(t);
+  }
+  CHECK_OK(errand_procpool_destroy(pool));
+  CHECK_OK(errand_runtime_destroy(rt));
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
+}
+
+JOB_TEST_MAIN_WITH(no_pidfd_open)
