@@ -140,18 +140,23 @@ TEST(a_job_sees_the_directory_and_environment_of_its_start) {
 
 TEST(a_killed_idle_server_is_replaced) {
   errand_runtime *rt;
-  int server, round;
+  int server, round, rounds = check_iters(20);
   rt = rt_new(2);
   REQUIRE(rt);
   run_expect(rt, "add", "[1,2]", "3");
-  for (round = 0; round < 3; round++) {
+  for (round = 0; round < rounds; round++) {
+    int next;
     server = fork_server_pid();
     REQUIRE(server > 0);
     CHECK_EQ_INT(kill(server, SIGKILL), 0);
-    /* The host notices and reaps it: it is not left a zombie. */
+    /* The host notices and reaps it: it is not left a zombie.  (A zombie
+     * counts as gone here, so the next job may reach the host before the
+     * server's end of file does: it must go to a new server all the same,
+     * not leave the pool without one.) */
     CHECK(wait_pid_gone(server, CHECK_LONG_MS));
     run_expect(rt, "add", "[2,3]", "5");
-    CHECK(fork_server_pid() != server);
+    next = fork_server_pid();
+    if (!CHECK(next > 0 && next != server)) break;
   }
   CHECK_OK(errand_runtime_destroy(rt));
 }

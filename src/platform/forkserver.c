@@ -170,7 +170,8 @@ int errand__forkserver_request(int ctl, uint32_t seq, int index,
   while ((k = sendmsg(ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
     ;
   if (k < 0) {
-    rc = -1; /* EAGAIN, EMSGSIZE, a dead server: the caller execs */
+    /* EAGAIN, EMSGSIZE: the caller execs this one. */
+    rc = errno == EPIPE || errno == ECONNRESET ? ERRAND__FS_GONE : -1;
     goto fail;
   }
   close(sv[1]);

@@ -201,9 +201,11 @@ int errand__forkserver_start(errand__child *s, char *why, size_t whylen);
 /* Asks the server for a worker: makes its channels (c->sock, c->out,
  * c->err as errand__spawn_worker does) and sends them with this thread's
  * current directory and the environment.  c->pid stays 0 until FS_FORKED
- * or FS_FAILED with this seq.  0; -1 when the server cannot take this
- * request (its socket is full or gone, the environment too large): exec
+ * or FS_FAILED with this seq.  0; ERRAND__FS_GONE when the server has
+ * exited (its end of file may not have been read yet); -1 when it cannot
+ * take this request (its socket is full, the environment too large): exec
  * the worker instead; or an errno value with why filled in. */
+enum { ERRAND__FS_GONE = -2 };
 int errand__forkserver_request(int ctl, uint32_t seq, int index,
                                errand__child *c, char *why, size_t whylen);
 /* Lets the server reap pid (after FS_EXIT): only then may the pid be

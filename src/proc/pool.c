@@ -466,6 +466,8 @@ static pworker *forked_worker(errand__pool *p, bool by_seq, uint32_t seq,
   return NULL;
 }
 
+static void fs_down(errand__pool *p);
+
 /* Asks the fork server for w (starting the server first when there is
  * none): 0, -1 when this worker is to be exec'd instead, or an errno value
  * with why (the job fails, as a failed spawn). */
@@ -487,6 +489,14 @@ static int fs_spawn(errand__pool *p, char **argv, int index, pworker *w,
   uint32_t seq = ++p->fs.seq;
   int rc =
       errand__forkserver_request(p->fs.c.sock, seq, index, &w->c, why, whylen);
+  if (rc == ERRAND__FS_GONE) {
+    /* It died since we last looked, its end of file still unread: bury it
+     * now and ask its replacement, as the next job would.  Once: a server
+     * that dies before it is up turns the fork server off (fs_down). */
+    fs_down(p);
+    return p->fs.state == FS_NONE ? fs_spawn(p, argv, index, w, why, whylen)
+                                  : -1;
+  }
   if (rc == 0) {
     w->forked = true;
     w->fs_seq = seq;
