@@ -1545,10 +1545,10 @@ static int job_fn(errand_task *self, void *arg) {
   j->t = t;
   j->level = st_level(ld_acq(&t->state));
   st_rel(&errand__task_aux(t)->drive, proc_drive);
-  /* Deferred before the supervisor can see it: it may end the run at once.
-   * Its run timeout starts when a worker takes it (assign). */
-  errand__task_defer(t);
+  /* Its run timeout starts when a worker takes it (assign). */
   errand__task_aux(t)->run_timeout_ms = j->run_timeout_ms;
+  /* Deferred before the supervisor can see it: it may end the run at once. */
+  errand__task_defer(t);
   pworker *w = io ? lendable(p, j) : NULL;
   if (w) {
     pthread_mutex_unlock(&p->mu);
