@@ -3,7 +3,9 @@
  * kernel before 5.3, a sandbox that filters pidfd_open, or valgrind): the
  * whole process starts under a seccomp filter that fails pidfd_open with
  * ENOSYS (workers and the fork server inherit it), and errand must still
- * run jobs, end them, and reap every process it started itself.
+ * run jobs, end them, and reap every process it started itself.  The first
+ * REAP the host sends its fork server finds the socket full
+ * (ERRAND_FAIL_REAP=1): it must go later, not be lost.
  */
 #include "test_job_common.h"
 
@@ -29,6 +31,7 @@ static void no_pidfd_open(errand_jobs *jobs) {
   };
   struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
   (void)jobs;
+  setenv("ERRAND_FAIL_REAP", "1", 1); /* read once, by the host */
   /* Whatever errand leaves to be reaped by someone else (a fork server
    * killed with zombies of its own) becomes our child, and stays a zombie
    * that the checks below see, where init would have reaped it unseen. */
@@ -39,6 +42,44 @@ static void no_pidfd_open(errand_jobs *jobs) {
       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
     filtered = syscall(SYS_pidfd_open, (int)getpid(), 0) < 0 &&
                errno == ENOSYS;
+}
+
+static bool pid_vanishes(int pid, int64_t timeout_ms) {
+  int64_t end = check_now_ms() + timeout_ms;
+  while (kill(pid, 0) == 0 || errno != ESRCH) {
+    if (check_now_ms() >= end) return false;
+    check_sleep_ms(2);
+  }
+  return true;
+}
+
+/* The first REAP of this process "finds the socket full": it must still
+ * reach the server, which reaps the worker while the pool lives (dropped,
+ * the worker would stay the server's zombie until the pool goes). */
+TEST(a_reap_that_finds_the_socket_full_is_sent_later) {
+  errand_runtime *rt;
+  errand_job_options o = job_opts(ERRAND_JOB_PROCESS);
+  int k;
+  if (!filtered) {
+    printf("  (no seccomp filter here: skipped)\n");
+    return;
+  }
+  rt = rt_new(2);
+  REQUIRE(rt);
+  for (k = 0; k < 3; k++) {
+    errand_task *t = start_job(rt, "add", "[1,2]", &o);
+    int pid = 0;
+    if (t && wait_final(t)) {
+      CHECK_EQ_STR(result_of(t), "3");
+      pid = pid_of(t);
+    }
+    if (!CHECK(pid > 0 && pid_vanishes(pid, CHECK_LONG_MS)))
+      printf("  job %d: pid %d, state '%c'\n", k, pid,
+             pid > 0 && pid_state(pid) ? pid_state(pid) : '?');
+    errand_task_release(t);
+  }
+  CHECK_OK(errand_runtime_destroy(rt));
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
 }
 
 /* The scenario of test_proc_basic's shutdown test, where it failed under

@@ -9,6 +9,8 @@
  *   ERRAND_FAIL_THREAD=N   the Nth thread start fails
  *   ERRAND_FAIL_SPAWN=N    the Nth worker process start fails
  *   ERRAND_FAIL_FORK=N     the Nth fork of a fork server fails (EAGAIN)
+ *   ERRAND_FAIL_REAP=N     the Nth REAP to a fork server finds its socket
+ *                          full (EAGAIN)
  *
  * Each variable is read once; unset, the cost is one predictable branch.
  */
@@ -29,6 +31,7 @@ static fault faults[] = {
     [ERRAND__FAULT_THREAD] = {"ERRAND_FAIL_THREAD", -1, false, 0},
     [ERRAND__FAULT_SPAWN] = {"ERRAND_FAIL_SPAWN", -1, false, 0},
     [ERRAND__FAULT_FORK] = {"ERRAND_FAIL_FORK", -1, false, 0},
+    [ERRAND__FAULT_REAP] = {"ERRAND_FAIL_REAP", -1, false, 0},
 };
 
 static void read_env(fault *f) {

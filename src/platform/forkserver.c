@@ -196,13 +196,19 @@ fail:
   return rc;
 }
 
-void errand__forkserver_reap(int ctl, int pid) {
+int errand__forkserver_reap(int ctl, int pid) {
   fs_request rq = {REQ_REAP, 0, pid, 0};
-  /* A server that cannot take it is dead or stuck: its zombies go to init
-   * with it. */
-  while (send(ctl, &rq, sizeof rq, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+  if (errand__fault(ERRAND__FAULT_REAP))
+    return EAGAIN;
+  ssize_t k;
+  while ((k = send(ctl, &rq, sizeof rq, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 &&
          errno == EINTR)
     ;
+  if (k == (ssize_t)sizeof rq)
+    return 0;
+  if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return EAGAIN;
+  return k < 0 ? errno : EIO;
 }
 
 int errand__forkserver_read(int ctl, errand__fsmsg *m) {

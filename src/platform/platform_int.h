@@ -20,7 +20,8 @@ enum {
   ERRAND__FAULT_ALLOC,
   ERRAND__FAULT_THREAD,
   ERRAND__FAULT_SPAWN,
-  ERRAND__FAULT_FORK /* in the fork server */
+  ERRAND__FAULT_FORK, /* in the fork server */
+  ERRAND__FAULT_REAP
 };
 /* True when this call should fail (see fault.c for the variables). */
 bool errand__fault(int kind);
@@ -209,8 +210,10 @@ enum { ERRAND__FS_GONE = -2 };
 int errand__forkserver_request(int ctl, uint32_t seq, int index,
                                errand__child *c, char *why, size_t whylen);
 /* Lets the server reap pid (after FS_EXIT): only then may the pid be
- * reused, so the host can signal it until it sends this. */
-void errand__forkserver_reap(int ctl, int pid);
+ * reused, so the host can signal it until it sends this.  0 when sent;
+ * EAGAIN when the socket has no room now (send it again once it has);
+ * another errno value when the server is gone (its zombies go with it). */
+int errand__forkserver_reap(int ctl, int pid);
 /* The next message: 1 with *m, 0 when none is waiting, -1 when the server
  * is gone (or said something that is not a message). */
 int errand__forkserver_read(int ctl, errand__fsmsg *m);

@@ -174,6 +174,9 @@ struct errand__pool {
                         HELLO: after 3, exec workers (FS_OFF) */
     uint32_t seq;
     evtag tags[2];
+    /* REAPs the socket had no room for, sent once it has (fs_reap). */
+    int *reaps;
+    int nreaps, capreaps;
   } fs;
   pworker *workers;
   /* Workers in a row that died before their HELLO: by their own failure
@@ -468,6 +471,48 @@ static pworker *forked_worker(errand__pool *p, bool by_seq, uint32_t seq,
 
 static void fs_down(errand__pool *p);
 
+/* The server's socket in epoll: for writing too while REAPs wait. */
+static void fs_watch(errand__pool *p, uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.ptr = &p->fs.tags[0]};
+  epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->fs.c.sock, &ev);
+}
+
+/* Sends the waiting REAPs the socket has room for, oldest first. */
+static void fs_flush_reaps(errand__pool *p) {
+  int sent = 0;
+  while (sent < p->fs.nreaps &&
+         errand__forkserver_reap(p->fs.c.sock, p->fs.reaps[sent]) != EAGAIN)
+    sent++; /* (or the server is gone: its end of file buries it) */
+  if (!sent)
+    return;
+  p->fs.nreaps -= sent;
+  if (p->fs.nreaps)
+    memmove(p->fs.reaps, p->fs.reaps + sent,
+            (size_t)p->fs.nreaps * sizeof *p->fs.reaps);
+  else
+    fs_watch(p, EPOLLIN);
+}
+
+/* Lets the server reap pid.  A REAP its socket has no room for now (a
+ * burst of exits the server has not caught up with) waits and goes once
+ * there is: dropped, its worker would stay the server's zombie as long
+ * as the pool lives. */
+static void fs_reap(errand__pool *p, int pid) {
+  if (!p->fs.nreaps && errand__forkserver_reap(p->fs.c.sock, pid) != EAGAIN)
+    return;
+  if (p->fs.nreaps == p->fs.capreaps) {
+    int cap = p->fs.capreaps ? 2 * p->fs.capreaps : 16;
+    int *r = errand__realloc(p->fs.reaps, (size_t)cap * sizeof *r);
+    if (!r)
+      return; /* no memory: it stays a zombie until the server goes */
+    p->fs.reaps = r;
+    p->fs.capreaps = cap;
+  }
+  if (!p->fs.nreaps)
+    fs_watch(p, EPOLLIN | EPOLLOUT);
+  p->fs.reaps[p->fs.nreaps++] = pid;
+}
+
 /* Asks the fork server for w (starting the server first when there is
  * none): 0, -1 when this worker is to be exec'd instead, or an errno value
  * with why (the job fails, as a failed spawn). */
@@ -528,6 +573,7 @@ static void fs_down(errand__pool *p) {
   close_fd(p, &p->fs.c.sock);
   close_fd(p, &p->fs.c.pidfd);
   p->fs.c.pid = -1;
+  p->fs.nreaps = 0; /* its zombies went to init with it */
   bool was_up = p->fs.state == FS_UP;
   p->fs.state = was_up && ++p->fs.deaths < 3 ? FS_NONE : FS_OFF;
   bool counted = false;
@@ -617,7 +663,7 @@ static void fs_read(errand__pool *p) {
         w->wstatus = m.value;
         w->exited = true;
       } else {
-        errand__forkserver_reap(p->fs.c.sock, m.pid);
+        fs_reap(p, m.pid);
       }
       break;
     }
@@ -626,29 +672,37 @@ static void fs_read(errand__pool *p) {
 
 #define FS_STOP_NS (1000ull * 1000000u) /* 1 s */
 
-/* The pool goes.  The server reads the REAPs sent before our end of file,
- * reaps those workers and exits, and its end of the socket closes with
- * it: that end of file says it is done, pidfd or not.  (Waiting on its
- * pidfd alone, a kernel or sandbox without pidfd_open meant no wait at
- * all: the server was killed with REAPs unread, and their zombies left for
- * init.)  One that takes longer than FS_STOP_NS is killed. */
+/* The pool goes.  Its waiting REAPs go first, then our end of file; the
+ * server reads the REAPs, reaps those workers and exits, and its end of
+ * the socket closes with it: that end of file says it is done, pidfd or
+ * not.  (Waiting on its pidfd alone, a kernel or sandbox without
+ * pidfd_open meant no wait at all: the server was killed with REAPs
+ * unread, and their zombies left for init.)  Its messages are read
+ * meanwhile, so that it never blocks on a full socket while we wait for
+ * room in the other direction.  One that takes longer than FS_STOP_NS is
+ * killed. */
 static void fs_stop(errand__pool *p) {
   if (p->fs.c.pid <= 0)
     return;
-  if (p->fs.c.sock >= 0 && shutdown(p->fs.c.sock, SHUT_WR) == 0) {
-    uint64_t end = now_ns() + FS_STOP_NS;
-    for (;;) {
-      errand__fsmsg m;
-      int r = errand__forkserver_read(p->fs.c.sock, &m);
-      if (r < 0)
-        break; /* its end closed */
-      if (r > 0)
-        continue; /* no worker is left to tell about */
-      uint64_t now = now_ns();
-      if (now >= end)
+  uint64_t end = now_ns() + FS_STOP_NS;
+  bool shut = false;
+  while (p->fs.c.sock >= 0) {
+    if (!shut) {
+      fs_flush_reaps(p);
+      if (!p->fs.nreaps && !(shut = shutdown(p->fs.c.sock, SHUT_WR) == 0))
         break;
-      errand__wakefd_wait(p->fs.c.sock, (int64_t)((end - now) / 1000000u) + 1);
     }
+    errand__fsmsg m;
+    int r;
+    while ((r = errand__forkserver_read(p->fs.c.sock, &m)) > 0)
+      ; /* no worker is left to tell about */
+    if (r < 0)
+      break; /* its end closed */
+    uint64_t now = now_ns();
+    if (now >= end)
+      break;
+    struct pollfd q = {p->fs.c.sock, (short)(POLLIN | (shut ? 0 : POLLOUT)), 0};
+    poll(&q, 1, (int)((end - now) / 1000000u) + 1);
   }
   fs_down(p);
 }
@@ -1049,7 +1103,7 @@ static void bury(errand__pool *p, pworker *w, bool stopping) {
   close_fd(p, &w->c.err);
   close_fd(p, &w->c.pidfd);
   if (w->forked && !w->orphan && w->c.pid > 0 && p->fs.c.sock >= 0)
-    errand__forkserver_reap(p->fs.c.sock, w->c.pid);
+    fs_reap(p, w->c.pid);
   pworker **pp = &p->workers;
   while (*pp != w)
     pp = &(*pp)->next;
@@ -1310,8 +1364,12 @@ static void handle_event(errand__pool *p, const struct epoll_event *e) {
     return;
   }
   if (tag->kind == TAG_FS || tag->kind == TAG_FSPID) {
-    if (p->fs.c.sock >= 0)
-      tag->kind == TAG_FS ? fs_read(p) : fs_down(p);
+    if (p->fs.c.sock >= 0 && tag->kind == TAG_FSPID)
+      fs_down(p);
+    if (p->fs.c.sock >= 0 && tag->kind == TAG_FS && (e->events & EPOLLOUT))
+      fs_flush_reaps(p);
+    if (p->fs.c.sock >= 0 && tag->kind == TAG_FS)
+      fs_read(p);
     return;
   }
   pworker *w = tag->w;
@@ -1604,6 +1662,7 @@ static void pool_unref(errand__pool *p) {
     return;
   argv_free(p->argv);
   free(p->index_used);
+  free(p->fs.reaps);
   errand__jobs_unref(p->jobs);
   pthread_mutex_destroy(&p->mu);
   pthread_mutex_destroy(&p->io_mu);
