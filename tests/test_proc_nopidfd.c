@@ -44,6 +44,15 @@ static void no_pidfd_open(errand_jobs *jobs) {
                errno == ENOSYS;
 }
 
+/* Where seccomp is not available, a test here has nothing to test. */
+#define SKIP_UNLESS_FILTERED()                                                \
+  do {                                                                        \
+    if (!filtered) {                                                          \
+      printf("  (no seccomp filter here: skipped)\n");                       \
+      return;                                                                 \
+    }                                                                         \
+  } while (0)
+
 static bool pid_vanishes(int pid, int64_t timeout_ms) {
   int64_t end = check_now_ms() + timeout_ms;
   while (kill(pid, 0) == 0 || errno != ESRCH) {
@@ -60,10 +69,7 @@ TEST(a_reap_that_finds_the_socket_full_is_sent_later) {
   errand_runtime *rt;
   errand_job_options o = job_opts(ERRAND_JOB_PROCESS);
   int k;
-  if (!filtered) {
-    printf("  (no seccomp filter here: skipped)\n");
-    return;
-  }
+  SKIP_UNLESS_FILTERED();
   rt = rt_new(2);
   REQUIRE(rt);
   for (k = 0; k < 3; k++) {
@@ -91,10 +97,7 @@ TEST(shutdown_reaps_every_worker_without_pidfd) {
   errand_procpool_options po;
   errand_task *t[6] = {0};
   int pids[6] = {0}, i, fds_before;
-  if (!filtered) {
-    printf("  (no seccomp filter here: skipped)\n");
-    return;
-  }
+  SKIP_UNLESS_FILTERED();
   rt = rt_new(2);
   REQUIRE(rt);
   fds_before = probe_fds();
@@ -146,10 +149,7 @@ TEST(a_crash_is_reported_without_pidfd) {
   errand_procpool *pool = NULL;
   errand_procpool_options po;
   int m;
-  if (!filtered) {
-    printf("  (no seccomp filter here: skipped)\n");
-    return;
-  }
+  SKIP_UNLESS_FILTERED();
   rt = rt_new(2);
   REQUIRE(rt);
   memset(&po, 0, sizeof po);
