@@ -527,6 +527,41 @@ static inline int wait_pid_gone(int pid, int64_t timeout_ms) {
   return 1;
 }
 
+/* The jobs of the shutdown tests: six that hang until killed, three in
+ * pool's resident workers and three one-shot, one of each kind ignoring
+ * SIGTERM (grace 200 ms).  Returns once each runs, with its pid in pids
+ * (a failed check for one that does not). */
+static inline void start_six_hanging(errand_runtime *rt, errand_procpool *pool,
+                                     errand_task *t[6], int pids[6]) {
+  int i;
+  for (i = 0; i < 6; i++) {
+    errand_job_options o =
+        job_opts(i < 3 ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS);
+    o.pool = pool;
+    o.kill_grace_ms = 200;
+    t[i] = start_job(rt, i % 3 == 2 ? "hang_noterm" : "hang", "[]", &o);
+    pids[i] = 0;
+  }
+  for (i = 0; i < 6; i++) {
+    int64_t end = check_now_ms() + CHECK_LONG_MS;
+    while (t[i] && (pids[i] = pid_of(t[i])) == 0 && check_now_ms() < end)
+      check_sleep_ms(2);
+    CHECK(pids[i] > 0);
+  }
+}
+
+/* After the runtime is destroyed: no process of those jobs is left, not
+ * even a zombie (which one and its state if it is); releases them. */
+static inline void check_six_gone(errand_task *t[6], const int pids[6]) {
+  int i;
+  for (i = 0; i < 6; i++) {
+    if (!CHECK(!pid_exists(pids[i])))
+      printf("  job %d: pid %d still there, state '%c'\n", i, pids[i],
+             pid_state(pids[i]) ? pid_state(pids[i]) : '?');
+    errand_task_release(t[i]);
+  }
+}
+
 /* The timer module (examples/jobs/timer.c), built as
  * <build>/examples/jobs/timer.so.  Returns 0 (and prints why) if it is not
  * there, so the module tests can skip in a tree built without examples. */

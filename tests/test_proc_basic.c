@@ -415,19 +415,7 @@ TEST(shutdown_kills_and_reaps_every_worker) {
   fds_before = probe_fds();
   pool = new_pool(rt, 2, 3, 200);
   REQUIRE(pool);
-  for (i = 0; i < 6; i++) {
-    errand_job_options o =
-        opts_in(i < 3 ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS, pool);
-    o.kill_grace_ms = 200;
-    t[i] = start_job(rt, i % 3 == 2 ? "hang_noterm" : "hang", "[]", &o);
-    pids[i] = 0;
-  }
-  for (i = 0; i < 6; i++) {
-    int64_t end = check_now_ms() + CHECK_LONG_MS;
-    while (t[i] && (pids[i] = pid_of(t[i])) == 0 && check_now_ms() < end)
-      check_sleep_ms(2);
-    CHECK(pids[i] > 0);
-  }
+  start_six_hanging(rt, pool, t, pids);
   check_sleep_ms(200);
   CHECK_OK(errand_procpool_destroy(pool));
   for (i = 0; i < 3; i++) {
@@ -448,12 +436,7 @@ TEST(shutdown_kills_and_reaps_every_worker) {
     CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_CANCELED);
   }
   CHECK_OK(errand_runtime_destroy(rt));
-  for (i = 0; i < 6; i++) {
-    if (!CHECK(!pid_exists(pids[i])))
-      printf("  job %d: pid %d still there, state '%c'\n", i, pids[i],
-             pid_state(pids[i]) ? pid_state(pids[i]) : '?');
-    errand_task_release(t[i]);
-  }
+  check_six_gone(t, pids);
   CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
   CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
   CHECK_EQ_INT(probe_fds(), fds_before);

@@ -55,7 +55,7 @@ static void no_pidfd_open(errand_jobs *jobs) {
 
 static bool pid_vanishes(int pid, int64_t timeout_ms) {
   int64_t end = check_now_ms() + timeout_ms;
-  while (kill(pid, 0) == 0 || errno != ESRCH) {
+  while (pid_exists(pid)) {
     if (check_now_ms() >= end) return false;
     check_sleep_ms(2);
   }
@@ -107,19 +107,7 @@ TEST(shutdown_reaps_every_worker_without_pidfd) {
   po.kill_grace_ms = 200;
   CHECK_OK(errand_procpool_create(rt, jc_jobs, &po, &pool));
   REQUIRE(pool);
-  for (i = 0; i < 6; i++) {
-    errand_job_options o =
-        job_opts(i < 3 ? ERRAND_JOB_WORKER : ERRAND_JOB_PROCESS);
-    o.pool = pool;
-    o.kill_grace_ms = 200;
-    t[i] = start_job(rt, i % 3 == 2 ? "hang_noterm" : "hang", "[]", &o);
-  }
-  for (i = 0; i < 6; i++) {
-    int64_t end = check_now_ms() + CHECK_LONG_MS;
-    while (t[i] && (pids[i] = pid_of(t[i])) == 0 && check_now_ms() < end)
-      check_sleep_ms(2);
-    CHECK(pids[i] > 0);
-  }
+  start_six_hanging(rt, pool, t, pids);
   CHECK_OK(errand_procpool_destroy(pool));
   if (!CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_CANCEL, 10000)))
     for (i = 3; i < 6; i++)
@@ -130,12 +118,7 @@ TEST(shutdown_reaps_every_worker_without_pidfd) {
     CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_CANCELED);
   }
   CHECK_OK(errand_runtime_destroy(rt));
-  for (i = 0; i < 6; i++) {
-    if (!CHECK(pids[i] <= 0 || !pid_exists(pids[i])))
-      printf("  job %d: pid %d still there, state '%c'\n", i, pids[i],
-             pid_state(pids[i]) ? pid_state(pids[i]) : '?');
-    errand_task_release(t[i]);
-  }
+  check_six_gone(t, pids);
   CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
   CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
   CHECK_EQ_INT(probe_fds(), fds_before);
