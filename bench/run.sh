@@ -65,6 +65,11 @@ args=()
 if [[ $smoke == 1 ]]; then
   args+=(--smoke)
   out=${out:-$build/smoke.md}
+  # Not a workload, but it must still run (see roundtrip.c).
+  roundtrip="$(dirname "$bin")/errand-roundtrip"
+  if [[ -x $roundtrip ]]; then
+    "$roundtrip" 1 20 >&2 || { echo "run.sh: errand-roundtrip failed" >&2; exit 1; }
+  fi
 else
   if ((${#work[@]})) && [[ " ${work[*],,} " != *" all "* ]]; then
     # Some workloads only: not the full run latest.md holds.

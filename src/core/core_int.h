@@ -250,6 +250,11 @@ void errand__park(errand__parker *p, uint64_t deadline_ns);
  * first: for waits whose wake-up is often only microseconds away. */
 void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds);
 void errand__unpark(errand__parker *p);
+/* Called while spinning for what another thread will do: yields the CPU
+ * once if this thread unparked a thread since it last asked (see
+ * parker.c), so that one, if the kernel queued it on this CPU, runs now
+ * rather than after the spin.  True if it yielded. */
+bool errand__yield_if_woke(void);
 
 /* timeout_ms (negative forever, 0 poll) -> absolute deadline or 0 for
  * forever; poll gives "now". */

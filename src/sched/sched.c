@@ -663,6 +663,11 @@ static void wake_urgent(errand__sched *s, unsigned level) {
  * stayed together).  Three in a row tells this from a single stolen
  * slice. */
 #define PREEMPTED_SPINS_TO_MOVE 3
+/* A spinner that woke a thread (see errand__yield_if_woke) yields after
+ * looking this long: a thread on another CPU (a caller whose task we ran,
+ * posting its next) has posted by then, and finds us still looking rather
+ * than in a system call. */
+#define SPIN_YIELD_AFTER_NS 3000u
 
 static void *worker_main(void *arg) {
   errand__worker *w = arg;
@@ -709,6 +714,11 @@ static void *worker_main(void *arg) {
         if ((i & 31) != 0)
           continue;
         uint64_t now = errand__stamp();
+        /* A thread we woke that shares our CPU runs now (a lost CPU for
+         * us, so three in a row move us), not after the spin. */
+        if (errand__stamp_ns(now - t0) >= SPIN_YIELD_AFTER_NS &&
+            errand__yield_if_woke())
+          now = errand__stamp();
         preempted |= errand__stamp_ns(now - last) >= PREEMPT_GAP_NS;
         last = now;
         if ((n = errand__sched_find_work(w, false)) ||
