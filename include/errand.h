@@ -175,6 +175,8 @@ typedef struct errand_runtime_options {
    * worker that keeps losing its CPU to another thread (typically the one
    * that posts, woken on the same CPU) moves itself to another CPU the
    * thread may run on; the set of CPUs it may run on stays as it was.
+   * One that just woke a thread (the caller waiting for the task it ran)
+   * yields its CPU once, in case the kernel queued that thread behind it.
    * 0 = 200, -1 = never look (sleep at once), else 1..1000000. */
   int spin_us;
   /* The queue-wait and run-time histograms of errand_runtime_stats time a
