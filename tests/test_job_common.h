@@ -562,6 +562,31 @@ static inline void check_six_gone(errand_task *t[6], const int pids[6]) {
   }
 }
 
+/* The end of the shutdown scenario: a cancel-mode shutdown of rt (if it
+ * fails, the one-shot jobs t[3..6) are cancelled so that the destroy,
+ * which drains, cannot hang), t[first..6) seen CANCELED, the runtime
+ * destroyed, and nothing of the six left (check_six_gone): no child of
+ * ours, live or zombie, and no descriptor beyond fds_before. */
+static inline void cancel_six_and_check_clean(errand_runtime *rt,
+                                              errand_task *t[6],
+                                              const int pids[6], int first,
+                                              int fds_before) {
+  int i;
+  if (!CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_CANCEL, 10000)))
+    for (i = 3; i < 6; i++)
+      if (t[i]) errand_task_cancel(t[i]);
+  for (i = first; i < 6; i++) {
+    if (!t[i]) continue;
+    errand_wait(t[i], CHECK_LONG_MS);
+    CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_CANCELED);
+  }
+  CHECK_OK(errand_runtime_destroy(rt));
+  check_six_gone(t, pids);
+  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
+  CHECK_EQ_INT(probe_fds(), fds_before);
+}
+
 /* The timer module (examples/jobs/timer.c), built as
  * <build>/examples/jobs/timer.so.  Returns 0 (and prints why) if it is not
  * there, so the module tests can skip in a tree built without examples. */

@@ -425,21 +425,7 @@ TEST(shutdown_kills_and_reaps_every_worker) {
     CHECK(!pid_exists(pids[i]));
   }
   /* The one-shot jobs: a cancel-mode shutdown of the runtime. */
-  if (!CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_CANCEL, 10000))) {
-    /* Do not hang in the destroy below (it drains): cancel them. */
-    for (i = 3; i < 6; i++)
-      if (t[i]) errand_task_cancel(t[i]);
-  }
-  for (i = 3; i < 6; i++) {
-    if (!t[i]) continue;
-    errand_wait(t[i], CHECK_LONG_MS);
-    CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_CANCELED);
-  }
-  CHECK_OK(errand_runtime_destroy(rt));
-  check_six_gone(t, pids);
-  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
-  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
-  CHECK_EQ_INT(probe_fds(), fds_before);
+  cancel_six_and_check_clean(rt, t, pids, 3, fds_before);
 }
 
 JOB_TEST_MAIN()

@@ -96,7 +96,7 @@ TEST(shutdown_reaps_every_worker_without_pidfd) {
   errand_procpool *pool = NULL;
   errand_procpool_options po;
   errand_task *t[6] = {0};
-  int pids[6] = {0}, i, fds_before;
+  int pids[6] = {0}, fds_before;
   SKIP_UNLESS_FILTERED();
   rt = rt_new(2);
   REQUIRE(rt);
@@ -109,19 +109,7 @@ TEST(shutdown_reaps_every_worker_without_pidfd) {
   REQUIRE(pool);
   start_six_hanging(rt, pool, t, pids);
   CHECK_OK(errand_procpool_destroy(pool));
-  if (!CHECK_OK(errand_runtime_shutdown(rt, ERRAND_SHUTDOWN_CANCEL, 10000)))
-    for (i = 3; i < 6; i++)
-      if (t[i]) errand_task_cancel(t[i]);
-  for (i = 0; i < 6; i++) {
-    if (!t[i]) continue;
-    errand_wait(t[i], CHECK_LONG_MS);
-    CHECK_EQ_INT(status_of(t[i]), ERRAND_STATUS_CANCELED);
-  }
-  CHECK_OK(errand_runtime_destroy(rt));
-  check_six_gone(t, pids);
-  CHECK_EQ_INT(probe_children(PROBE_ZOMBIE, NULL, 0), 0);
-  CHECK_EQ_INT(probe_children(PROBE_LIVE, NULL, 0), 0);
-  CHECK_EQ_INT(probe_fds(), fds_before);
+  cancel_six_and_check_clean(rt, t, pids, 0, fds_before);
 }
 
 /* Without a pidfd, how a worker ended still comes through: its exit code
