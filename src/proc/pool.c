@@ -1364,12 +1364,15 @@ static void handle_event(errand__pool *p, const struct epoll_event *e) {
     return;
   }
   if (tag->kind == TAG_FS || tag->kind == TAG_FSPID) {
-    if (p->fs.c.sock >= 0 && tag->kind == TAG_FSPID)
+    if (p->fs.c.sock < 0)
+      return; /* a stale event of a server already buried */
+    if (tag->kind == TAG_FSPID) {
       fs_down(p);
-    if (p->fs.c.sock >= 0 && tag->kind == TAG_FS && (e->events & EPOLLOUT))
+      return;
+    }
+    if (e->events & EPOLLOUT)
       fs_flush_reaps(p);
-    if (p->fs.c.sock >= 0 && tag->kind == TAG_FS)
-      fs_read(p);
+    fs_read(p);
     return;
   }
   pworker *w = tag->w;
