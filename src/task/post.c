@@ -215,8 +215,9 @@ static POST_INLINE void schedule(errand__rt *rt, errand__task *t,
   if (!aux) {
     /* Nothing else can see this task yet (no timer, no signal, the handle
      * is not returned): count it as queued without a CAS. */
-    st_rlx(&t->state, ld_rlx(&t->state) | ST_QUEUED);
-    errand__task_stat_enqueued(rt, st_level(ld_rlx(&t->state)));
+    uint32_t s = ld_rlx(&t->state) | ST_QUEUED;
+    st_rlx(&t->state, s);
+    errand__stat_add(b, owned, &b->enqueued[st_level(s)], 1);
   } else if (!to_thread) {
     errand__task_mark_queued(t, false);
   }

@@ -59,11 +59,6 @@ unsigned errand__task_natural_level(errand__task *t) {
 
 /* The counters take the runtime from their callers, which mostly have it
  * at hand: finding it from the task is one load more on every count. */
-static void stat_level(errand__rt *rt, bool enq, unsigned level);
-void errand__task_stat_enqueued(errand__rt *rt, unsigned level) {
-  stat_level(rt, true, level);
-}
-
 static void stat_level(errand__rt *rt, bool enq, unsigned level) {
   bool owned;
   errand__stats_block *b = errand__stats_self(rt->sched, &owned);
@@ -91,15 +86,13 @@ bool errand__task_mark_queued(errand__task *t, bool from_delay) {
   return true;
 }
 
-/* A task leaves the waiting phase: uncount it from where it was counted. */
-static void stat_unwait(errand__rt *rt, uint32_t old) {
+/* A task leaves the waiting phase: uncount it from where it was counted.
+ * b is the calling thread's block (errand__stats_self). */
+static void stat_unwait(errand__stats_block *b, bool owned, uint32_t old) {
   if (old & ST_QUEUED)
-    stat_level(rt, false, st_level(old));
-  if (old & ST_DELAYED) {
-    bool owned;
-    errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+    errand__stat_add(b, owned, &b->dequeued[st_level(old)], 1);
+  if (old & ST_DELAYED)
     errand__stat_add(b, owned, &b->delayed_out, 1);
-  }
 }
 
 uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,
@@ -321,7 +314,9 @@ bool errand__task_end_unstarted(errand__task *t, unsigned status, int code,
     if (atomic_compare_exchange_weak(&t->state, &s, ns))
       break;
   }
-  stat_unwait(t->rt, s);
+  bool owned;
+  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  stat_unwait(b, owned, s);
   /* Timers first: finalize() may drop the last reference the timers do not
    * hold, and the runtime must not be touched after the final counters. */
   if (aux) {
@@ -370,27 +365,26 @@ void errand__task_cancel(errand__task *t, int code, const char *reason) {
 
 /* ---- running ---- */
 
-/* Counts a start (ns: its queue wait) or an end (ns: its run time); a task
- * that is not timed is counted outside the histograms. */
-static void stat_run(errand__rt *rt, errand__task *t, bool start, bool timed,
+/* Count a start (ns: its queue wait) or an end (ns: its run time) in b,
+ * the calling thread's block; a task that is not timed is counted outside
+ * the histograms.  The caller finds b once for both: a run starts and
+ * ends on one thread. */
+static void stat_start(errand__stats_block *b, bool owned, bool ded, bool timed,
+                       uint64_t ns) {
+  if (ded)
+    errand__stat_add(b, owned, &b->ded_started, 1);
+  errand__stat_add(
+      b, owned,
+      timed ? &b->wait_hist[errand__hist_bucket(ns)] : &b->untimed_started, 1);
+}
+
+static void stat_end(errand__stats_block *b, bool owned, bool ded, bool timed,
                      uint64_t ns) {
-  bool owned;
-  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
-  bool ded = ld_rlx(&t->state) & ST_DEDICATED;
-  if (start) {
-    if (ded)
-      errand__stat_add(b, owned, &b->ded_started, 1);
-    errand__stat_add(b, owned,
-                     timed ? &b->wait_hist[errand__hist_bucket(ns)]
-                           : &b->untimed_started,
-                     1);
-  } else {
-    errand__stat_add(
-        b, owned,
-        timed ? &b->run_hist[errand__hist_bucket(ns)] : &b->untimed_ended, 1);
-    if (ded)
-      errand__stat_add(b, owned, &b->ded_ended, 1);
-  }
+  errand__stat_add(
+      b, owned,
+      timed ? &b->run_hist[errand__hist_bucket(ns)] : &b->untimed_ended, 1);
+  if (ded)
+    errand__stat_add(b, owned, &b->ded_ended, 1);
 }
 
 /* Ends a run; returns how many references (RUN) the caller still drops. */
@@ -455,7 +449,10 @@ void errand__task_run_node(void *ctx, errand__node *n) {
                 ERRAND_STATUS_RUNNING))
       break;
   }
-  stat_unwait(rt, s);
+  bool owned;
+  errand__stats_block *b = errand__stats_self(rt->sched, &owned);
+  bool ded = s & ST_DEDICATED;
+  stat_unwait(b, owned, s);
   errand__task *prev = tl_current;
   /* A pool worker going straight from one timed task to this one starts
    * the clock where the last one stopped it (see errand__stamp_keep): the
@@ -468,9 +465,9 @@ void errand__task_run_node(void *ctx, errand__node *n) {
   uint64_t t0 = 0;
   if (t->t_ready) {
     t0 = kept && kept >= t->t_ready ? kept : errand__stamp();
-    stat_run(rt, t, true, true, errand__stamp_ns(t0 - t->t_ready));
+    stat_start(b, owned, ded, true, errand__stamp_ns(t0 - t->t_ready));
   } else {
-    stat_run(rt, t, true, false, 0);
+    stat_start(b, owned, ded, false, 0);
   }
   errand__aux *aux = errand__task_aux(t);
   if (aux) {
@@ -499,11 +496,11 @@ void errand__task_run_node(void *ctx, errand__node *n) {
     cancel_timer(t, &aux->run_timer);
   if (t0) {
     uint64_t t1 = errand__stamp();
-    stat_run(rt, t, false, true, errand__stamp_ns(t1 - t0));
+    stat_end(b, owned, ded, true, errand__stamp_ns(t1 - t0));
     if (!prev && errand__sched_is_worker(rt->sched))
       errand__stamp_keep(t1);
   } else {
-    stat_run(rt, t, false, false, 0);
+    stat_end(b, owned, ded, false, 0);
   }
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)
@@ -536,7 +533,9 @@ void errand__task_finish(errand__task *t, int rc, const char *error) {
   errand__aux *aux = errand__task_aux(t);
   cancel_timer(t, &aux->run_timer);
   uint64_t t_start = aux->t_start;
-  stat_run(t->rt, t, false, t_start != 0,
+  bool owned;
+  errand__stats_block *b = errand__stats_self(t->rt->sched, &owned);
+  stat_end(b, owned, ld_rlx(&t->state) & ST_DEDICATED, t_start != 0,
            t_start ? errand__stamp_ns(errand__stamp() - t_start) : 0);
   uint32_t run_ref = end_run(t, rc);
   if (run_ref)

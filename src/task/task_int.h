@@ -287,9 +287,6 @@ enum { TIMER_DELAY = 1, TIMER_QUEUE = 2, TIMER_RUN = 3 };
  * for the queue), just before it is handed to a queue.  False if it is no
  * longer waiting to run (then it must not be counted). */
 bool errand__task_mark_queued(errand__task *t, bool from_delay);
-/* Counts a task entering the queue at level (when mark_queued's CAS is not
- * needed because nobody else can see the task yet). */
-void errand__task_stat_enqueued(errand__rt *rt, unsigned level);
 /* Changes the level bits of a task that is not final, keeping the queue
  * counters right; returns the state before. */
 uint32_t errand__task_set_level_bits(errand__task *t, unsigned level,
