@@ -177,7 +177,8 @@ typedef struct errand_runtime_options {
    * thread may run on; the set of CPUs it may run on stays as it was.
    * One that just woke a thread (the caller waiting for the task it ran)
    * yields its CPU once, in case the kernel queued that thread behind it.
-   * 0 = 200, -1 = never look (sleep at once), else 1..1000000. */
+   * 0 = 200, -1 = never look (sleep at once; a worker waiting in
+   * errand_wait does not spin either), else 1..1000000. */
   int spin_us;
   /* The queue-wait and run-time histograms of errand_runtime_stats time a
    * sample of the tasks: one in this many, counted per posting thread.
@@ -414,11 +415,12 @@ ERRAND_EXPORT int errand_blocking_end(void);
 
 /* timeout_ms: 0 = poll, negative = forever.  From a pool worker, waiting
  * runs other queued work meanwhile (so fork-join works with one worker).
- * In errand_wait any other thread spins up to some tens of microseconds
- * before it sleeps (a result that close costs no sleep and wake-up); the
- * spin shrinks for a thread whose results keep coming later than that, so
- * a loop of long waits does not burn CPU.  wait_all and wait_any do not
- * spin.  A thread that is neither a pool worker nor a task, waiting for one
+ * In errand_wait a thread spins up to some tens of microseconds before it
+ * sleeps (a result that close costs no sleep and wake-up); the spin shrinks
+ * for a thread whose results keep coming later than that, so a loop of
+ * long waits does not burn CPU.  A pool worker spins once it finds no work
+ * to run, and only in a pool with no more workers than CPUs and a spin_us
+ * other than -1.  wait_all and wait_any do not spin.  A thread that is neither a pool worker nor a task, waiting for one
  * running process job (errand_wait, or wait_all one task at a time), reads
  * the answer of the job's worker process itself instead of sleeping until
  * errand's supervisor thread has read it: a resident round trip then costs

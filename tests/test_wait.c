@@ -436,15 +436,21 @@ static int fib_n(void) {
   return n;
 }
 
-static void run_fib(int workers) {
+/* spin_us: the pool's option (-1: neither a worker looking for work nor
+ * one waiting for a task spins; they sleep and are woken). */
+static void run_fib(int workers, int spin_us) {
   errand_task *t = NULL;
   void *v = NULL;
   int n = fib_n();
-  errand_runtime *rt = rt_new(workers);
+  errand_runtime_options o;
+  memset(&o, 0, sizeof o);
+  o.workers = workers;
+  o.spin_us = spin_us;
+  errand_runtime *rt = rt_new_opts(&o);
   REQUIRE(rt);
   fib_rt = rt;
   atomic_store(&fib_errors, 0);
-  printf("  fib(%d) with %d worker(s)\n", n, workers);
+  printf("  fib(%d) with %d worker(s), spin_us %d\n", n, workers, spin_us);
   REQUIRE_OK(errand_post(rt, fib_task, (void *)(intptr_t)n, NULL, &t));
   CHECK_OK(errand_wait(t, -1));
   CHECK_EQ_INT(status_of(t), ERRAND_STATUS_RAN_TO_COMPLETION);
@@ -457,9 +463,14 @@ static void run_fib(int workers) {
   CHECK_OK(errand_runtime_destroy(rt));
 }
 
-TEST(fib_task_per_call_with_1_worker) { run_fib(1); }
-TEST(fib_task_per_call_with_2_workers) { run_fib(2); }
-TEST(fib_task_per_call_with_all_cpus_plus_one) { run_fib(check_ncpu() + 1); }
+TEST(fib_task_per_call_with_1_worker) { run_fib(1, 0); }
+TEST(fib_task_per_call_with_2_workers) { run_fib(2, 0); }
+/* Waiting workers sleep at once, and every resume is a wake-up. */
+TEST(fib_task_per_call_with_2_workers_that_never_spin) { run_fib(2, -1); }
+/* More workers than CPUs: waiting workers do not spin there either. */
+TEST(fib_task_per_call_with_all_cpus_plus_one) {
+  run_fib(check_ncpu() + 1, 0);
+}
 
 /* fib from a dedicated thread root: its waits block (it is not a pool
  * worker) while the pool does the work. */

@@ -246,9 +246,10 @@ errand__parker *errand__parker_self(void);
 /* Sleeps until unparked or until deadline_ns (0 = no deadline; absolute
  * errand__now_ns time).  Consumes one notification. */
 void errand__park(errand__parker *p, uint64_t deadline_ns);
-/* errand__park after spinning up to `rounds` pauses for a notification
- * first: for waits whose wake-up is often only microseconds away. */
-void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds);
+/* Spins up to `rounds` pauses or until p is notified (the notification
+ * stays for errand__park to consume): before parking, for waits whose
+ * wake-up is often only microseconds away. */
+void errand__spin_for_unpark(errand__parker *p, int rounds);
 void errand__unpark(errand__parker *p);
 /* Called while spinning for what another thread will do: yields the CPU
  * once if this thread unparked a thread since it last asked (see

@@ -73,13 +73,13 @@ bool errand__yield_if_woke(void) {
   return true;
 }
 
-/* How often a thread spinning in errand__park_spin offers its CPU: the
+/* How often a thread spinning in errand__spin_for_unpark offers its CPU: the
  * thread that will unpark it may be queued there, behind the spin (a
  * worker that was spinning on the waiter's CPU when the waiter posted:
  * nobody was woken, so errand__yield_if_woke does not see it). */
 #define PARK_SPIN_YIELD_NS 10000u
 
-void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds) {
+void errand__spin_for_unpark(errand__parker *p, int rounds) {
   errand__yield_if_woke();
   uint64_t yielded = errand__stamp();
   for (int i = 0; i < rounds; i++) {
@@ -94,7 +94,6 @@ void errand__park_spin(errand__parker *p, uint64_t deadline_ns, int rounds) {
       yielded = errand__stamp();
     }
   }
-  errand__park(p, deadline_ns);
 }
 
 void errand__unpark(errand__parker *p) {

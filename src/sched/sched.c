@@ -137,6 +137,8 @@ void errand__sched_pass_wake(errand__worker *w) {
     errand__sched_notify(w->s, 1);
 }
 
+bool errand__sched_wait_may_spin(errand__worker *w) { return w->s->wait_spin; }
+
 /* Whether the injection queue may hold nodes at level: its mask bit, or
  * a push a consumer has not seen yet. */
 static bool inj_nonempty(errand__sched *s, unsigned level) {
@@ -798,6 +800,7 @@ int errand__sched_create(const errand__sched_config *cfg, errand__sched **out) {
   s->max_spinners = errand__cpu_count() / 2;
   if (s->max_spinners < 1)
     s->max_spinners = 1;
+  s->wait_spin = cfg->spin_ns && cfg->workers <= errand__cpu_count();
   s->nslots = s->comp_base + cfg->max_compensating;
   s->slots = errand__calloc((size_t)s->nslots, sizeof *s->slots);
   if (!s->slots) {

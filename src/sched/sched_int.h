@@ -167,6 +167,10 @@ errand__parker *errand__sched_worker_parker(errand__worker *w);
 /* Wakes an idle worker if work is queued (after w took work whose post may
  * have woken nobody). */
 void errand__sched_pass_wake(errand__worker *w);
+/* Whether w, idle in a wait, may spin before it parks: only in a pool
+ * with no more workers than CPUs (else a spinner takes a CPU from a worker
+ * running what it waits for) that spins at all (spin_ns not 0). */
+bool errand__sched_wait_may_spin(errand__worker *w);
 errand__sched *errand__sched_of(errand__worker *w);
 
 /* ---- blocking regions ---- */

@@ -123,6 +123,7 @@ struct errand__sched {
    * anyone while one is */
   _Atomic int nspinning;
   int max_spinners; /* half the CPUs, at least 1 */
+  bool wait_spin;   /* see errand__sched_wait_may_spin */
 
   /* idle workers, under idle_mu */
   pthread_mutex_t idle_mu;
