@@ -420,11 +420,12 @@ ERRAND_EXPORT int errand_blocking_end(void);
  * for a thread whose results keep coming later than that, so a loop of
  * long waits does not burn CPU.  A pool worker spins once it finds no work
  * to run, and only in a pool with no more workers than CPUs and a spin_us
- * other than -1.  wait_all and wait_any do not spin.  A thread that is neither a pool worker nor a task, waiting for one
- * running process job (errand_wait, or wait_all one task at a time), reads
- * the answer of the job's worker process itself instead of sleeping until
- * errand's supervisor thread has read it: a resident round trip then costs
- * two wake-ups, as a pipe echo does.
+ * other than -1.  wait_all and wait_any do not spin.  A thread that is
+ * neither a pool worker nor a task, waiting for one running process job
+ * (errand_wait, or wait_all one task at a time), reads the answer of the
+ * job's worker process itself instead of sleeping until errand's
+ * supervisor thread has read it: a resident round trip then costs two
+ * wake-ups, as a pipe echo does.
  * Inside a task that gets canceled, waits return E_CANCELED at once.
  * Returns 0 when the condition holds, else E_TIMEOUT / E_CANCELED /
  * E_INVALID / E_RELEASED. */
@@ -557,8 +558,9 @@ ERRAND_EXPORT int errand_task_callback(errand_task *t, errand_loop *loop,
                                        errand_callback_fn cb, void *arg);
 
 /* Subscribes fn to t's events, on loop (NULL: on the emitting thread,
- * synchronously; see errand_post_options.on_event for process jobs).  Events emitted before this call are not delivered: to
- * miss none, subscribe at post time (errand_post_options.on_event). */
+ * synchronously; see errand_post_options.on_event for process jobs).
+ * Events emitted before this call are not delivered: to miss none,
+ * subscribe at post time (errand_post_options.on_event). */
 ERRAND_EXPORT int errand_task_on_event(errand_task *t, errand_loop *loop,
                                        errand_event_fn fn, void *arg);
 
