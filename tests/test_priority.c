@@ -562,6 +562,45 @@ TEST(user_blocking_post_is_next_for_a_worker_deep_in_a_stream) {
 }
 
 /* --------------------------------------------------------------------- */
+/* Posts that land while an idle worker looks                             */
+/* --------------------------------------------------------------------- */
+
+/* No gate: the one worker is idle (looking for work or asleep, after a
+ * random pause) when a user-blocking task and then a background one are
+ * posted back to back.  A worker looks at the levels one after another,
+ * so the two posts can land between its look at the top level and its
+ * look at the bottom one; the background task was posted second and must
+ * still start second. */
+TEST(a_high_post_then_a_low_one_start_in_that_order_on_an_idle_worker) {
+  check_rng r;
+  int it, n = check_iters(3000), wrong = 0;
+  errand_runtime *rt = rt_one_worker(0);
+  REQUIRE(rt);
+  check_rng_init(&r, check_seed("high_then_low_on_an_idle_worker"));
+  for (it = 0; it < n && !check_failed(); it++) {
+    log_reset();
+    if (check_rng_below(&r, 4)) /* mostly within the worker's look */
+      check_sleep_us((int)check_rng_below(&r, 300));
+    errand_task *t[2] = {NULL, NULL};
+    errand_post_options o = post_opts();
+    o.priority = ERRAND_PRIORITY_USER_BLOCKING;
+    if (!CHECK_OK(errand_post(rt, log_task, (void *)"high", &o, &t[0]))) break;
+    o.priority = ERRAND_PRIORITY_BACKGROUND;
+    if (CHECK_OK(errand_post(rt, log_task, (void *)"low", &o, &t[1])))
+      CHECK_OK(errand_wait_all(t, 2, -1));
+    else
+      CHECK_OK(errand_wait(t[0], -1));
+    errand_task_release(t[0]);
+    errand_task_release(t[1]);
+    log_hold();
+    if (lg.n != 2 || strcmp(lg.names[0], "high") != 0) wrong++;
+    log_done();
+  }
+  CHECK_EQ_INT(wrong, 0);
+  CHECK_OK(errand_runtime_destroy(rt));
+}
+
+/* --------------------------------------------------------------------- */
 /* Many posters at once                                                   */
 /* --------------------------------------------------------------------- */
 
