@@ -635,32 +635,33 @@ errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
   /* Top down; once more from the top when a level above got work while
    * we looked (see inj_take), and then without that check, so a busy
    * stream of higher posts cannot keep this look going. */
-  for (int pass = 0; pass < 2; pass++) {
-    bool higher = false;
-    for (unsigned l = 0; l < ERRAND__LEVELS && !higher; l++) {
-      uint64_t arrivals = 0;
-      if (l == 0) {
-        arrivals = ld_acq(&s->l0_arrivals);
-        if (arrivals == w->l0_empty_at)
-          continue;
-      }
-      errand__node *n = take_level(w, l, lifo, pass == 0, &higher);
-      /* Empty by this probe and by a second look (a probe may lose a race
-       * for a node that is still there, or look at a batch while it
-       * moves): only a new arrival can put work at level 0 now. */
-      if (!n && l == 0 && !level0_has_work(s))
-        w->l0_empty_at = arrivals;
-      if (n) {
-        for (unsigned k = l + 1; k < ERRAND__LEVELS; k++)
-          if (level_has_work(w, k))
-            w->skipped[k]++;
-        return n;
-      }
+  bool strict = true;
+look:
+  for (unsigned l = 0; l < ERRAND__LEVELS; l++) {
+    uint64_t arrivals = 0;
+    if (l == 0) {
+      arrivals = ld_acq(&s->l0_arrivals);
+      if (arrivals == w->l0_empty_at)
+        continue;
     }
-    if (!higher)
-      break;
-    /* Its post may not have counted its arrival yet. */
-    w->l0_empty_at = UINT64_MAX;
+    bool higher = false;
+    errand__node *n = take_level(w, l, lifo, strict, &higher);
+    if (higher) {
+      strict = false;
+      w->l0_empty_at = UINT64_MAX; /* its arrival may not be counted yet */
+      goto look;
+    }
+    /* Empty by this probe and by a second look (a probe may lose a race
+     * for a node that is still there, or look at a batch while it moves):
+     * only a new arrival can put work at level 0 now. */
+    if (!n && l == 0 && !level0_has_work(s))
+      w->l0_empty_at = arrivals;
+    if (n) {
+      for (unsigned k = l + 1; k < ERRAND__LEVELS; k++)
+        if (level_has_work(w, k))
+          w->skipped[k]++;
+      return n;
+    }
   }
   return NULL;
 }
