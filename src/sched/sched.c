@@ -367,17 +367,17 @@ static void put_back_locked(errand__sched *s, unsigned level, errand__node *n,
   s->inj_head[level] = first;
 }
 
-/* strict: give the nodes back and say so (*higher) when a level above
- * has injected work by the time they are taken.  A worker looks at the
- * levels one after another, so a post to a higher level can land after
- * it looked there and before it takes from a lower one; taking a node
- * (an acquire of its link) shows every post made before it, so one
- * posted after the higher one is never started first.  Without this, on
- * one worker, a user-blocking post and a background one right after it
- * started in the wrong order in 4 to 36 of 9,000 pairs next to two busy
- * loops (test_priority), and once in a CLI test on a busy host. */
+/* higher (NULL: no such check): give the nodes back and say so (*higher)
+ * when a level above has injected work by the time they are taken.  A worker
+ * looks at the levels one after another, so a post to a higher level can land
+ * after it looked there and before it takes from a lower one; taking a node (an
+ * acquire of its link) shows every post made before it, so one posted after the
+ * higher one is never started first.  Without this, on one worker, a
+ * user-blocking post and a background one right after it started in the wrong
+ * order in 4 to 36 of 9,000 pairs next to two busy loops (test_priority), and
+ * once in a CLI test on a busy host. */
 static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry,
-                              bool strict, bool *higher) {
+                              bool *higher) {
   errand__sched *s = w->s;
   pthread_mutex_lock(&s->inj_mu);
   /* A batch that another worker moved while we waited for the lock is
@@ -404,7 +404,7 @@ static errand__node *inj_take(errand__worker *w, unsigned level, bool *retry,
         break;
       nb++;
     }
-    if (strict && higher_injected_locked(s, level)) {
+    if (higher && higher_injected_locked(s, level)) {
       put_back_locked(s, level, n, batch, nb);
       *higher = true;
       n = NULL;
@@ -578,7 +578,7 @@ static errand__node *take_oldest_inbox(errand__worker *w, unsigned l) {
  * then others').  While helping (lifo), the own deque comes first, newest
  * first, so fork-join stays depth-first. */
 static errand__node *take_level(errand__worker *w, unsigned l, bool lifo,
-                                bool strict, bool *higher) {
+                                bool *higher) {
   errand__sched *s = w->s;
   errand__node *n = NULL;
   if (lifo && (n = errand__deque_pop(&w->dq[l])))
@@ -589,9 +589,9 @@ static errand__node *take_level(errand__worker *w, unsigned l, bool lifo,
     if (!(ld_acq(&s->inj_mask) & (1u << l)))
       break;
     bool retry = false;
-    if ((n = inj_take(w, l, &retry, strict, higher)))
+    if ((n = inj_take(w, l, &retry, higher)))
       return n;
-    if (strict && *higher)
+    if (higher && *higher)
       return NULL;
     if (!retry)
       break;
@@ -627,7 +627,7 @@ errand__node *errand__sched_find_work(errand__worker *w, bool lifo) {
   for (unsigned l = ERRAND__LEVELS - 1; l >= 1; l--) {
     if (w->skipped[l] >= burst) {
       w->skipped[l] = 0;
-      errand__node *n = take_level(w, l, lifo, false, NULL);
+      errand__node *n = take_level(w, l, lifo, NULL);
       if (n)
         return n;
     }
@@ -645,7 +645,7 @@ look:
         continue;
     }
     bool higher = false;
-    errand__node *n = take_level(w, l, lifo, strict, &higher);
+    errand__node *n = take_level(w, l, lifo, strict ? &higher : NULL);
     if (higher) {
       strict = false;
       w->l0_empty_at = UINT64_MAX; /* its arrival may not be counted yet */
@@ -685,7 +685,7 @@ static bool comp_allowed(errand__worker *w) {
 static void urgent_loop(errand__worker *w) {
   errand__sched *s = w->s;
   while (!ld_acq(&s->stop)) {
-    errand__node *n = take_level(w, 0, false, false, NULL);
+    errand__node *n = take_level(w, 0, false, NULL);
     if (n) {
       errand__sched_run_node(w, n);
       continue;
